@@ -1,0 +1,29 @@
+"""The judge protocol: responses in, verdicts out, batched."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Sequence
+
+from ..items import SafetyItem, Verdict
+
+
+class Judge(ABC):
+    """Reads responses and says whether each refused, complied, or which label it chose."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def judge(self, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
+        """One verdict per (item, response), in order."""
+
+
+class RuleJudge(Judge):
+    """A judge whose rule reads one response at a time."""
+
+    def judge(self, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
+        return [self.judge_one(item, response) for item, response in zip(items, responses, strict=True)]
+
+    @abstractmethod
+    def judge_one(self, item: SafetyItem, response: str) -> Verdict:
+        """The verdict on one response."""

@@ -1,0 +1,109 @@
+"""What every suite provides, and the helpers loaders share.
+
+A suite knows its benchmark's native data layout, turns it into `SafetyItem`s, names the judge
+that its paper uses, and computes its official metrics from the records of a run. Suites are
+plain Python: they can be loaded and tested without pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+from ..errors import DataError
+from ..items import Record, SafetyItem
+
+# Official metrics are fractions, flat (`{"RR": 0.01}`) or grouped by subset or variant
+# (`{"image": {"SRA_u": 0.9, ...}, "text/txt": {...}}`).
+OfficialMetrics = dict[str, Any]
+
+
+class Suite(ABC):
+    """A benchmark: items from its native layout, its official judge, its official metrics."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    # Selectable subsets, as given after the colon: `--safety-suite=vscbench:text/figstep`.
+    subsets: ClassVar[tuple[str, ...]] = ()
+    # Judge used when the user passes no `--safety-judge` (registry name, see judges/).
+    default_judge: ClassVar[str] = "refusal"
+
+    @abstractmethod
+    def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
+        """All items of the suite (or of `subset`), in a stable order."""
+
+    def judge_name_for(self, item: SafetyItem, requested: str | None) -> str:
+        """The judge for one item. Choice and label items always go through the suite's own
+        parser (a refusal judge cannot read an option letter), unless an LLM judge is asked for."""
+        if requested in (None, "auto") or (item.task != "open" and requested != "llm"):
+            return self.default_judge
+        return requested
+
+    def official_metrics(self, records: Sequence[Record]) -> OfficialMetrics:
+        """The paper's metrics under their official names, as fractions. Absent when a metric
+        needs something the run did not have (never invented)."""
+        return {}
+
+    def data_dir(self, data_root: Path | None, *, hint: str) -> Path:
+        """`<data_root>/<suite name>/`, or a DataError naming the expected path and `hint`
+        (what to download and how)."""
+        if data_root is None:
+            raise DataError(
+                f"suite {self.name!r} needs its data: pass --safety-data DIR with the data in DIR/{self.name}/. {hint}"
+            )
+        path = Path(data_root) / self.name
+        if not path.is_dir():
+            raise DataError(f"suite {self.name!r}: no data folder at {path}. {hint}")
+        return path
+
+    def check_subset(self, subset: str | None) -> None:
+        if subset is not None and subset not in self.subsets:
+            accepted = ", ".join(f"{self.name}:{s}" for s in self.subsets) or "(none)"
+            raise DataError(f"suite {self.name!r} has no subset {subset!r}; accepted: {accepted}")
+
+
+def resolve_inside(root: Path, relative: str, *, what: str) -> Path:
+    """Resolve a path from a data file against `root`, refusing absolute paths and `..`.
+
+    Data files are untrusted input: an image path must not read outside the data root.
+    `what` names the row for the message (for example `holisafe_bench.json item 17`).
+    """
+    if not relative or not isinstance(relative, str):
+        raise DataError(f"{what}: empty or non-text image path {relative!r}")
+    posix = PurePosixPath(relative.replace("\\", "/"))
+    if posix.is_absolute() or Path(relative).is_absolute() or ".." in posix.parts:
+        raise DataError(f"{what}: image path {relative!r} must be relative to {root} without '..'")
+    resolved = (root / Path(*posix.parts)).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise DataError(f"{what}: image path {relative!r} resolves outside {root}")
+    return resolved
+
+
+def require_file(path: Path, *, hint: str) -> Path:
+    if not path.is_file():
+        raise DataError(f"expected file not found: {path}. {hint}")
+    return path
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """(line number, object) for each non-blank line, with a DataError naming the line on bad JSON."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield number, row
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
