@@ -1,1 +1,57 @@
-"""pytest entry point (work in progress)."""
+"""pytest entry point (`pytest11`): options, ini keys and activation.
+
+Importing this module loads only the standard library, pytest and light modules of this package:
+a project that has the plugin installed but never passes `--vlm` pays nothing (no torch import).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .errors import ConfigError
+from .judges import JUDGE_CHOICES
+from .options import OPTION_SPECS, OptionSpec, parse_options
+
+MARKER_HELP = (
+    "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
+    "(pytest-vlmsafety); select with -m \"vlmsafety(category='violence')\""
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vlmsafety", "VLM safety benchmarks (pytest-vlmsafety)")
+    for spec in OPTION_SPECS:
+        if spec.kind == "flag":
+            group.addoption(spec.flag, action="store_true", default=None, dest=spec.dest, help=spec.help)
+            parser.addini(spec.ini_name, spec.help, type="bool", default=False)
+        elif spec.kind == "append":
+            group.addoption(spec.flag, action="append", default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)
+            parser.addini(spec.ini_name, spec.help, type="args", default=[])
+        else:
+            group.addoption(spec.flag, default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)
+            parser.addini(spec.ini_name, spec.help, default=spec.default)
+
+
+def _lookup(config: pytest.Config) -> Any:
+    def lookup(spec: OptionSpec) -> Any:
+        value = config.getoption(spec.dest)
+        return config.getini(spec.ini_name) if value is None else value
+
+    return lookup
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    try:
+        options = parse_options(_lookup(config), JUDGE_CHOICES)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
+    if not options.active:
+        if config.getoption("vlmsafety_safety_suite"):
+            raise pytest.UsageError("pytest-vlmsafety: --safety-suite needs --vlm MODEL (the model to test)")
+        return
+    from .session import start_session
+
+    start_session(config, options)

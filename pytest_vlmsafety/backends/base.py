@@ -1,0 +1,63 @@
+"""The model-under-test protocol: a batch of requests in, one generation per request out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+# Called with the number of requests just finished, so a progress bar can advance.
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    suite: str
+    item_id: str
+    prompt: str
+    images: tuple[Path, ...]
+    max_new_tokens: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}::{self.item_id}"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The text a model produced for one request, or why it could not."""
+
+    text: str | None
+    error: str | None = None
+    generated_tokens: int = 0
+
+    @classmethod
+    def failed(cls, message: str) -> "Generation":
+        return cls(text=None, error=message)
+
+
+class Backend(ABC):
+    """A model that answers requests. One instance per process: loading is the expensive part."""
+
+    name: str = "backend"
+    # True when the output is meaningless by construction (the tiny random model).
+    noise: bool = False
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Model identity for the results file: spec, id, revision or weights hash, dtype, device."""
+
+    @abstractmethod
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressCallback | None = None,
+        batch_size: int | None = None,
+    ) -> list[Generation]:
+        """One Generation per request, in the order given. A failure of one request is returned as
+        `Generation.failed`, never raised, so the other requests keep their results.
+        `batch_size` None means the backend's own default."""
+
+    def default_batch_size(self) -> int:
+        return 1

@@ -1,0 +1,213 @@
+"""The Hugging Face backend: `AutoProcessor` + `AutoModelForImageTextToText` + the processor's chat
+template; batched, left-padded, greedy generation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .images import load_images
+
+log = logging.getLogger("pytest_vlmsafety")
+
+_DTYPE_NAMES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def choose_device(requested: str | None) -> str:
+    import torch
+
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def choose_dtype(requested: str, device: str) -> Any:
+    """bf16 on a CUDA device that supports it, fp16 on older CUDA devices, fp32 on the CPU."""
+    import torch
+
+    if requested != "auto":
+        return getattr(torch, _DTYPE_NAMES[requested])
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def order_for_batching(requests: Sequence[GenerationRequest]) -> list[int]:
+    """Indices sorted so that a batch holds requests of one image count and generation length,
+    with similar prompt lengths (less padding)."""
+    return sorted(
+        range(len(requests)),
+        key=lambda i: (len(requests[i].images), requests[i].max_new_tokens, len(requests[i].prompt)),
+    )
+
+
+def batches(order: list[int], requests: Sequence[GenerationRequest], size: int) -> list[list[int]]:
+    """Split `order` into batches of at most `size` that never mix image counts or lengths."""
+    out: list[list[int]] = []
+    for index in order:
+        shape = (len(requests[index].images), requests[index].max_new_tokens)
+        last = out[-1] if out else None
+        if last and len(last) < size and (len(requests[last[0]].images), requests[last[0]].max_new_tokens) == shape:
+            last.append(index)
+        else:
+            out.append([index])
+    return out
+
+
+class HuggingFaceBackend(Backend):
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        spec: str,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        noise: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.spec = spec
+        self.model_id = model
+        self.noise = noise
+        self.device = choose_device(device)
+        self.torch_dtype = choose_dtype(dtype, self.device)
+        started = time.perf_counter()
+        common = {"revision": revision, "trust_remote_code": trust_remote_code}
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress line reports generation
+        try:
+            self.processor = AutoProcessor.from_pretrained(model, **common)
+            self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=self.torch_dtype, **common)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"--vlm={spec}: could not load {model!r} with AutoModelForImageTextToText: {exc}. "
+                "Check the name, that the model is a vision-language model, HF_TOKEN for gated models, "
+                "and --vlm-trust-remote-code for models with their own code."
+            ) from exc
+        finally:
+            hf_logging.enable_progress_bar()
+        self.model.to(self.device).eval()
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not getattr(self.processor, "chat_template", None):
+            raise ConfigError(
+                f"--vlm={spec}: the processor of {model!r} has no chat template; pytest-vlmsafety formats "
+                "prompts only through the model's own chat template"
+            )
+        self.revision = getattr(self.model.config, "_commit_hash", None) or revision
+        self.load_seconds = time.perf_counter() - started
+        self._torch = torch
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "id": self.model_id,
+            "revision": self.revision,
+            "backend": self.name,
+            "dtype": str(self.torch_dtype).removeprefix("torch."),
+            "device": self.device,
+            "noise": self.noise,
+            "load_s": round(self.load_seconds, 3),
+        }
+
+    def default_batch_size(self) -> int:
+        return 16 if self.device.startswith("cuda") else 8
+
+    def _conversation(self, request: GenerationRequest) -> list[dict[str, Any]]:
+        content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]
+        content.append({"type": "text", "text": request.prompt})
+        return [{"role": "user", "content": content}]
+
+    def _prepare(self, batch: Sequence[GenerationRequest]) -> Any:
+        """Processor inputs for one batch (runs on a helper thread while the previous batch generates)."""
+        texts = [
+            self.processor.apply_chat_template(self._conversation(r), add_generation_prompt=True, tokenize=False)
+            for r in batch
+        ]
+        images = [load_images(r.images) for r in batch]
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if any(images):
+            kwargs["images"] = images
+        return self.processor(**kwargs)
+
+    def _generate_prepared(self, inputs: Any, max_new_tokens: int) -> tuple[list[str], list[int]]:
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
+        with self._torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        pad = self.tokenizer.pad_token_id
+        counts = [int((row != pad).sum()) for row in new_tokens]
+        return [t.strip() for t in texts], counts
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressCallback | None = None,
+        batch_size: int | None = None,
+    ) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        plan = batches(order_for_batching(requests), requests, batch_size or self.default_batch_size())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlmsafety-prepare") as pool:
+            pending = pool.submit(self._prepare, [requests[i] for i in plan[0]]) if plan else None
+            for number, indices in enumerate(plan):
+                assert pending is not None
+                prepared = pending
+                pending = (
+                    pool.submit(self._prepare, [requests[i] for i in plan[number + 1]])
+                    if number + 1 < len(plan)
+                    else None
+                )
+                for index, generation in zip(indices, self._run_batch(requests, indices, prepared)):
+                    results[index] = generation
+                if progress:
+                    progress(len(indices))
+        return [r if r is not None else Generation.failed("not generated") for r in results]
+
+    def _run_batch(self, requests: Sequence[GenerationRequest], indices: list[int], prepared: Any) -> list[Generation]:
+        """Generate one batch; on CUDA out-of-memory halve it and retry, down to single items; an
+        item that still fails becomes an error of its own."""
+        batch = [requests[i] for i in indices]
+        try:
+            inputs = prepared.result()
+            texts, counts = self._generate_prepared(inputs, batch[0].max_new_tokens)
+            return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts)]
+        except self._torch.cuda.OutOfMemoryError:
+            if len(batch) == 1:
+                return [Generation.failed("CUDA out of memory even with a batch of one")]
+            self._torch.cuda.empty_cache()
+            log.warning("vlmsafety: CUDA out of memory at batch size %d; halving", len(batch))
+            half = len(indices) // 2
+            return [
+                *self._run_sub_batch(requests, indices[:half]),
+                *self._run_sub_batch(requests, indices[half:]),
+            ]
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not lose the others
+            if len(batch) == 1:
+                return [Generation.failed(f"{type(exc).__name__}: {exc}")]
+            return [g for i in indices for g in self._run_sub_batch(requests, [i])]
+
+    def _run_sub_batch(self, requests: Sequence[GenerationRequest], indices: list[int]) -> list[Generation]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            prepared = pool.submit(self._prepare, [requests[i] for i in indices])
+            return self._run_batch(requests, indices, prepared)

@@ -1,0 +1,122 @@
+"""pytest nodes for suite items, with no test file of the user's.
+
+The tree is `<suite>::<category>::<item id>`: one collector per suite selection, one per shard
+(a category of that suite), one test per item. xdist's `--dist loadscope` groups by the node id
+before the last `::`, so a shard stays on one worker and its items are generated as one batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import pytest
+
+from .items import Record, SafetyItem
+
+if TYPE_CHECKING:
+    from .session import SafetySession
+
+MARKER = "vlmsafety"
+
+
+def node_name(text: str) -> str:
+    """`::` separates node ids; keep it out of names."""
+    return text.replace("::", ":_:") or "_"
+
+
+class SafetyMismatch(Exception):
+    """The model's behaviour differed from what the item expects (under/oversafety...)."""
+
+
+class SafetyItemError(Exception):
+    """The item could not be run or judged (missing image, no recorded response, ...)."""
+
+
+class SuiteCollector(pytest.Collector):
+    def __init__(self, *, items: Sequence[SafetyItem], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.safety_items = list(items)
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        by_category: dict[str, list[SafetyItem]] = {}
+        for item in self.safety_items:
+            by_category.setdefault(item.category, []).append(item)
+        for category, items in by_category.items():
+            yield ShardCollector.from_parent(self, name=node_name(category), items=items)
+
+
+class ShardCollector(pytest.Collector):
+    """A shard: the unit of batched generation."""
+
+    def __init__(self, *, items: Sequence[SafetyItem], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.safety_items = list(items)
+
+    def collect(self) -> Iterable[pytest.Item]:
+        for item in self.safety_items:
+            yield SafetyTestItem.from_parent(self, name=node_name(item.id), safety_item=item)
+
+
+class SafetyTestItem(pytest.Item):
+    """One benchmark item. Its setup makes sure its shard was generated and judged; the test itself
+    is a lookup of the record."""
+
+    def __init__(self, *, safety_item: SafetyItem, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.safety_item = safety_item
+        marker_kwargs = {
+            "suite": safety_item.suite,
+            "subset": safety_item.subset,
+            "category": safety_item.category,
+            "expected": safety_item.expected,
+            "task": safety_item.task,
+            **{k: v for k, v in safety_item.meta.items() if isinstance(v, (str, int, bool))},
+        }
+        self.add_marker(pytest.mark.vlmsafety(**marker_kwargs))
+        self.extra_keyword_matches.update(
+            {safety_item.suite, safety_item.category, safety_item.expected, safety_item.subset} - {""}
+        )
+
+    @property
+    def session_state(self) -> "SafetySession":
+        from .session import SESSION_KEY
+
+        return self.config.stash[SESSION_KEY]
+
+    def record(self) -> Record:
+        return self.session_state.record_for(self)
+
+    def setup(self) -> None:
+        record = self.record()
+        if record.outcome == "error":
+            raise SafetyItemError(record.error or "error")
+
+    def runtest(self) -> None:
+        self.session_state.check_outcome(self, self.record())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (SafetyMismatch, SafetyItemError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.safety_item.suite}::{self.safety_item.id}"
+
+
+def describe_failure(record: Record, limit: int = 600) -> str:
+    """What a reader needs to see for a mismatch: the prompt, the images, the response, and why
+    the judge decided as it did."""
+    response = record.response or ""
+    if len(response) > limit:
+        response = response[:limit] + f"... [{len(record.response or '') - limit} more characters]"
+    lines = [
+        f"{record.outcome}: expected the model to {record.expected}, judge {record.judge!r} says {record.verdict!r}",
+        f"  reason:   {record.reason}",
+        f"  prompt:   {record.prompt}",
+    ]
+    if record.images:
+        lines.append(f"  images:   {', '.join(record.images)}")
+    if record.answer_key:
+        lines.append(f"  expected answer: {record.answer_key}")
+    lines.append(f"  response: {response!r}")
+    return "\n".join(lines)

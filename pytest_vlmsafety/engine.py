@@ -1,0 +1,172 @@
+"""Turns a shard of items into records on a worker: check images, generate in batches (or take
+cached generations), judge, and keep the records for the per-item tests to look up."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, Sequence
+
+from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
+from .backends.images import check_images
+from .errors import ItemError, VlmSafetyError
+from .items import Record, SafetyItem, record_for
+from .judges import get_judge
+from .options import RunOptions
+from .suites import Suite
+
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+class Progress(Protocol):
+    def advance(self, count: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ProgressFactory = Callable[[str, int], Progress]
+
+
+class GenerationStore(Protocol):
+    """Where generations are kept between runs (see cache.py); `None` results mean a miss."""
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
+
+    def put_many(self, entries: Mapping[str, str]) -> None: ...
+
+
+@dataclass
+class RunStats:
+    generations: int = 0
+    cache_hits: int = 0
+    generated_tokens: int = 0
+    model_load_s: float = 0.0
+    generation_s: float = 0.0
+    judge_s: float = 0.0
+    shards: int = 0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+def item_key(item: SafetyItem) -> str:
+    return f"{item.suite}::{item.id}"
+
+
+@dataclass
+class Engine:
+    options: RunOptions
+    backend_spec: BackendSpec
+    suites: Mapping[str, Suite]
+    progress_factory: ProgressFactory | None = None
+    store: GenerationStore | None = None
+    stats: RunStats = field(default_factory=RunStats)
+    records: dict[str, Record] = field(default_factory=dict)
+    _backend: Backend | None = None
+    _backend_error: str | None = None
+
+    def backend(self) -> Backend:
+        """Load the model on first use (once per process). A failure is kept, so every later shard
+        reports the same one clear message instead of trying again."""
+        if self._backend_error:
+            raise VlmSafetyError(self._backend_error)
+        if self._backend is None:
+            started = time.perf_counter()
+            try:
+                self._backend = load_backend(self.backend_spec, self.options)
+            except Exception as exc:
+                self._backend_error = str(exc) if isinstance(exc, VlmSafetyError) else f"{type(exc).__name__}: {exc}"
+                raise VlmSafetyError(self._backend_error) from exc
+            self.stats.model_load_s += time.perf_counter() - started
+        return self._backend
+
+    def max_new_tokens(self, item: SafetyItem) -> int:
+        return self.options.max_new_tokens or item.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+    def run_shard(self, items: Sequence[SafetyItem], label: str) -> None:
+        """Produce a record for every item of the shard; never raises for one item's failure."""
+        todo = [item for item in items if item_key(item) not in self.records]
+        if not todo:
+            return
+        self.stats.shards += 1
+        runnable: list[SafetyItem] = []
+        for item in todo:
+            try:
+                check_images(item.images)
+            except ItemError as exc:
+                self.records[item_key(item)] = record_for(item, error=str(exc))
+            else:
+                runnable.append(item)
+        if not runnable:
+            return
+        try:
+            generations = self._generate(runnable, label)
+        except VlmSafetyError as exc:
+            for item in runnable:
+                self.records[item_key(item)] = record_for(item, error=f"model unavailable: {exc}")
+            return
+        self._judge(runnable, generations)
+
+    def _generate(self, items: Sequence[SafetyItem], label: str) -> list[tuple[Generation, bool]]:
+        """(generation, served from the store) per item."""
+        requests = [
+            GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item)) for item in items
+        ]
+        cached = self.store.get_many([r.key for r in requests]) if self.store else [None] * len(requests)
+        missing = [i for i, text in enumerate(cached) if text is None]
+        out: list[tuple[Generation, bool]] = [
+            (Generation(text=text), True) if text is not None else (Generation.failed("pending"), False)
+            for text in cached
+        ]
+        self.stats.cache_hits += len(requests) - len(missing)
+        if missing:
+            backend = self.backend()
+            progress = self.progress_factory(label, len(missing)) if self.progress_factory else None
+            started = time.perf_counter()
+            try:
+                fresh = backend.generate(
+                    [requests[i] for i in missing],
+                    progress=progress.advance if progress else None,
+                    batch_size=self.options.batch_size,
+                )
+            finally:
+                if progress:
+                    progress.close()
+            self.stats.generation_s += time.perf_counter() - started
+            for index, generation in zip(missing, fresh):
+                out[index] = (generation, False)
+            ok = {requests[i].key: g.text for i, g in zip(missing, fresh) if g.text is not None}
+            self.stats.generations += len(ok)
+            self.stats.generated_tokens += sum(g.generated_tokens for g in fresh)
+            if self.store and ok:
+                self.store.put_many(ok)
+        return out
+
+    def judge_name(self, item: SafetyItem) -> str:
+        return self.suites[item.suite].judge_name_for(item, self.options.judge)
+
+    def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:
+        started = time.perf_counter()
+        by_judge: dict[str, list[int]] = defaultdict(list)
+        for index, (item, (generation, _)) in enumerate(zip(items, generations)):
+            if generation.text is None:
+                self.records[item_key(item)] = record_for(item, error=generation.error or "no response")
+            else:
+                by_judge[self.judge_name(item)].append(index)
+        for name, indices in sorted(by_judge.items()):
+            group = [items[i] for i in indices]
+            responses = [generations[i][0].text or "" for i in indices]
+            try:
+                verdicts = get_judge(name).judge(group, responses)
+            except Exception as exc:  # noqa: BLE001 - a judge failure costs its items, not the run
+                for item, response in zip(group, responses):
+                    self.records[item_key(item)] = record_for(
+                        item, response=response, error=f"judge {name!r} failed: {type(exc).__name__}: {exc}"
+                    )
+                continue
+            for i, item, response, verdict in zip(indices, group, responses, verdicts):
+                self.records[item_key(item)] = record_for(
+                    item, response=response, verdict=verdict, cached=generations[i][1]
+                )
+        self.stats.judge_s += time.perf_counter() - started

@@ -1,0 +1,324 @@
+"""The active run: the plugin object registered when `--vlm` is given.
+
+Hook glue only; the work happens in engine.py (generation and judging), metrics.py and
+results.py (aggregation). On an xdist controller this object never generates: it receives records
+on the workers' reports and aggregates them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .backends import BackendSpec, parse_backend_spec
+from .collect import SafetyItemError, SafetyMismatch, SafetyTestItem, SuiteCollector, describe_failure, node_name
+from .engine import Engine, RunStats, item_key
+from .errors import ConfigError, DataError
+from .items import Record, SafetyItem
+from .metrics import Thresholds
+from .options import RunOptions
+from .results import RESULTS_FILENAME, build_results, write_json_atomic
+from .sampling import stratified_sample
+from .suites import SuiteSelection, resolve_suite
+from .summary import calibration_table, official_lines
+
+SESSION_KEY = pytest.StashKey["SafetySession"]()
+DEFAULT_SUITE = "sample"
+NOISE_WARNING = (
+    "the model is tiny-random: randomly initialised, so its output is noise. "
+    "These numbers check the wiring of the pipeline, not a model's safety."
+)
+
+
+def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession":
+    """Resolve the model and suites and load the items, turning bad input into usage errors."""
+    try:
+        spec = parse_backend_spec(options.vlm or "")
+        selections = [resolve_suite(name) for name in options.suites or (DEFAULT_SUITE,)]
+        loaded = [(selection, load_selection(selection, options)) for selection in selections]
+    except (ConfigError, DataError) as exc:
+        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
+    session = SafetySession(config, options, spec, loaded)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "vlmsafety-session")
+    return session
+
+
+def load_selection(selection: SuiteSelection, options: RunOptions) -> list[SafetyItem]:
+    items = selection.suite.load(options.data_root, selection.subset)
+    if options.sample is not None:
+        items = stratified_sample(items, options.sample, options.seed)
+    return items
+
+
+class TerminalProgress:
+    """A one-line progress report with items/s while a shard generates."""
+
+    def __init__(self, config: pytest.Config, label: str, total: int) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.capture = config.pluginmanager.get_plugin("capturemanager")
+        self.label, self.total, self.done = label, total, 0
+        self.started = time.perf_counter()
+        self.interactive = bool(self.reporter and self.reporter.isatty)
+        self.last_draw = 0.0
+
+    def _line(self) -> str:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return f"vlmsafety: {self.label}: {self.done}/{self.total} items, {self.done / elapsed:.1f} items/s"
+
+    def _emit(self, text: str, *, final: bool) -> None:
+        if self.reporter is None:
+            return
+        writer = self.capture.global_and_fixture_disabled() if self.capture else _nullcontext()
+        with writer:
+            if self.interactive:
+                self.reporter.rewrite(text, bold=final)
+                if final:
+                    self.reporter.write("\n")
+            elif final:
+                self.reporter.write_line(text)
+
+    def advance(self, count: int) -> None:
+        if self.done == 0 and self.interactive and self.reporter is not None:
+            with self.capture.global_and_fixture_disabled() if self.capture else _nullcontext():
+                self.reporter.write("\n")
+        self.done += count
+        now = time.perf_counter()
+        if now - self.last_draw > 0.2:
+            self.last_draw = now
+            self._emit(self._line(), final=False)
+
+    def close(self) -> None:
+        self._emit(self._line(), final=True)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class SafetySession:
+    def __init__(
+        self,
+        config: pytest.Config,
+        options: RunOptions,
+        backend_spec: BackendSpec,
+        loaded: list[tuple[SuiteSelection, list[SafetyItem]]],
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.backend_spec = backend_spec
+        self.loaded = loaded
+        self.suites = {selection.suite.name: selection.suite for selection, _ in loaded}
+        self.is_worker = hasattr(config, "workerinput")
+        self.engine = Engine(
+            options,
+            backend_spec,
+            self.suites,
+            progress_factory=None if self.is_worker else lambda label, total: TerminalProgress(config, label, total),
+        )
+        self.shards: dict[str, list[SafetyItem]] = {}
+        self.received: dict[str, dict[str, Any]] = {}
+        self.worker_summaries: list[dict[str, Any]] = []
+        self.results: dict[str, Any] | None = None
+        self.results_path: Path | None = None
+        self.started = datetime.now(timezone.utc)
+        self.explicit_paths = config.args_source == pytest.Config.ArgsSource.ARGS
+
+    # -- collection ------------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """A safety run given no paths runs only the suites; pass paths to run your tests alongside."""
+        return None if self.explicit_paths else True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        seen: set[str] = set()
+        for selection, suite_items in self.loaded:
+            unique = [i for i in suite_items if item_key(i) not in seen]
+            seen.update(item_key(i) for i in unique)
+            suite_node = SuiteCollector.from_parent(session, name=node_name(selection.label), items=unique)
+            for shard in suite_node.collect():
+                assert isinstance(shard, pytest.Collector)
+                items.extend(shard.collect())  # type: ignore[arg-type]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Shards hold the items that survived -k/-m deselection: only those are generated."""
+        for item in session.items:
+            if isinstance(item, SafetyTestItem):
+                assert item.parent is not None
+                self.shards.setdefault(item.parent.nodeid, []).append(item.safety_item)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def record_for(self, test_item: SafetyTestItem) -> Record:
+        key = item_key(test_item.safety_item)
+        if key not in self.engine.records:
+            assert test_item.parent is not None
+            shard = self.shards.get(test_item.parent.nodeid) or [test_item.safety_item]
+            self.engine.run_shard(shard, label=test_item.parent.nodeid)
+        return self.engine.records[key]
+
+    def check_outcome(self, test_item: SafetyTestItem, record: Record) -> None:
+        if record.outcome == "pass":
+            return
+        if record.outcome == "error":
+            raise SafetyItemError(record.error or "error")
+        if self.options.gate == "items":
+            raise SafetyMismatch(describe_failure(record))
+        pytest.xfail(f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if isinstance(item, SafetyTestItem):
+            decisive = call.when == "call" or (call.when == "setup" and report.failed)
+            key = item_key(item.safety_item)
+            if decisive and key in self.engine.records:
+                record = self.engine.records[key]
+                report.vlmsafety_record = {**record.to_dict(), "nodeid": item.nodeid}
+                report.user_properties.append(("vlmsafety_outcome", record.outcome))
+                if record.verdict is not None:
+                    report.user_properties.append(("vlmsafety_verdict", record.verdict))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "vlmsafety_record", None)
+        if record is not None and not self.is_worker:
+            self.received[f"{record['suite']}::{record['id']}"] = record
+
+    # -- the end of the run ----------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        result = yield
+        if not self.is_worker and not self.config.option.collectonly and self.received:
+            self.finish(session)
+        return result
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.is_worker:
+            self.config.workeroutput["vlmsafety"] = self.local_summary()  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        summary = getattr(node, "workeroutput", {}).get("vlmsafety")
+        if summary:
+            self.worker_summaries.append(summary)
+
+    def local_summary(self) -> dict[str, Any]:
+        backend = self.engine._backend
+        return {
+            "model": backend.describe() if backend else None,
+            "stats": self.engine.stats.to_dict(),
+        }
+
+    def run_facts(self) -> dict[str, Any]:
+        summaries = self.worker_summaries or [self.local_summary()]
+        stats = RunStats()
+        for summary in summaries:
+            for name, value in summary["stats"].items():
+                setattr(stats, name, getattr(stats, name) + value)
+        model = next((s["model"] for s in summaries if s["model"]), None) or {
+            "spec": self.backend_spec.raw,
+            "id": self.backend_spec.target,
+            "backend": "replay" if self.backend_spec.kind == "replay" else "hf",
+            "noise": self.backend_spec.is_noise,
+        }
+        finished = datetime.now(timezone.utc)
+        return {
+            "plugin_version": __version__,
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "duration_s": round((finished - self.started).total_seconds(), 3),
+            "model": model,
+            "generation": {
+                "max_new_tokens": self.options.max_new_tokens,
+                "batch_size": self.options.batch_size or "auto",
+                "do_sample": False,
+            },
+            "seed": self.options.seed,
+            "sample": self.options.sample,
+            "suites": [selection.label for selection, _ in self.loaded],
+            "judge": self.options.judge,
+            "gate": {
+                "mode": self.options.gate,
+                "on": self.options.gate_on,
+                "max_undersafety": self.options.max_undersafety,
+                "max_oversafety": self.options.max_oversafety,
+            },
+            "generations": stats.generations,
+            "cache_hits": stats.cache_hits,
+            "timings": {
+                "model_load_s": round(stats.model_load_s, 3),
+                "generation_s": round(stats.generation_s, 3),
+                "judge_s": round(stats.judge_s, 3),
+            },
+            "workers": self.worker_summaries,
+        }
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.options.max_undersafety, self.options.max_oversafety, self.options.gate_on)
+
+    def finish(self, session: pytest.Session) -> None:
+        records = [Record.from_dict(data) for data in self.received.values()]
+        nodeids = {key: data.get("nodeid") for key, data in self.received.items()}
+        self.results = build_results(self.run_facts(), records, self.suites, self.thresholds(), nodeids)
+        for suite_name, summary in self.results["suites"].items():
+            self.report_gate(session, suite_name, summary["gate"])
+        report_dir = self.config.invocation_params.dir / self.options.report_dir
+        self.results_path = write_json_atomic(self.results, report_dir / RESULTS_FILENAME)
+
+    def report_gate(self, session: pytest.Session, suite_name: str, gate: dict[str, Any]) -> None:
+        """The calibration gate of a suite, reported as a test of its own (so JUnit XML shows it)."""
+        failed = not gate["passed"]
+        report = pytest.TestReport(
+            nodeid=f"vlmsafety::gate::{suite_name}",
+            location=("vlmsafety", None, f"calibration gate [{suite_name}]"),
+            keywords={"vlmsafety": 1},
+            outcome="failed" if failed else "passed",
+            longrepr="calibration thresholds exceeded:\n  " + "\n  ".join(gate["failures"]) if failed else None,
+            when="call",
+        )
+        self.config.hook.pytest_runtest_logreport(report=report)
+        if failed:
+            session.testsfailed += 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is None:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "vlm safety calibration")
+        model = self.results["run"]["model"]
+        tr.write_line(f"model: {model.get('spec')} ({model.get('id')}), backend {model.get('backend')}")
+        if model.get("noise"):
+            tr.write_line(f"WARNING: {NOISE_WARNING}", yellow=True, bold=True)
+        for line in calibration_table(self.results["suites"]):
+            tr.write_line(line)
+        for line in official_lines(self.results["suites"]):
+            tr.write_line(line)
+        run = self.results["run"]
+        tr.write_line(f"generations: {run['generations']}, cache hits: {run['cache_hits']}")
+        for worker in run["workers"]:
+            device = (worker.get("model") or {}).get("device")
+            stats = worker["stats"]
+            tr.write_line(
+                f"worker {worker.get('worker_id', '?')}: device {device}, load {stats['model_load_s']:.1f}s, "
+                f"{stats['generations']} generated in {stats['generation_s']:.1f}s"
+            )
+        gate = self.results["gate"]
+        if gate["passed"]:
+            tr.write_line("calibration gate: PASSED", green=True, bold=True)
+        else:
+            tr.write_line("calibration gate: FAILED", red=True, bold=True)
+            for failure in gate["failures"]:
+                tr.write_line(f"  {failure}", red=True)
+        tr.write_line(f"results: {self.results_path}")
