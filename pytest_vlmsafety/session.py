@@ -145,10 +145,11 @@ class SafetySession:
         for selection, suite_items in self.loaded:
             unique = [i for i in suite_items if item_key(i) not in seen]
             seen.update(item_key(i) for i in unique)
-            suite_node = SuiteCollector.from_parent(session, name=node_name(selection.label), items=unique)
-            for shard in suite_node.collect():
-                assert isinstance(shard, pytest.Collector)
-                items.extend(shard.collect())  # type: ignore[arg-type]
+            name = node_name(selection.label)
+            suite_node = SuiteCollector.from_parent(session, name=name, nodeid=name, items=unique)
+            # Through pytest's own collection protocol, so reporters count the items and a broken
+            # collector shows as a collection error.
+            items.extend(session.genitems(suite_node))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Shards hold the items that survived -k/-m deselection: only those are generated."""
@@ -180,6 +181,8 @@ class SafetySession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
         if isinstance(item, SafetyTestItem):
+            if call.excinfo is not None and call.excinfo.errisinstance((SafetyItemError, SafetyMismatch)):
+                report.longrepr = str(call.excinfo.value)  # the message is the whole story, not a traceback
             decisive = call.when == "call" or (call.when == "setup" and report.failed)
             key = item_key(item.safety_item)
             if decisive and key in self.engine.records:
@@ -288,6 +291,7 @@ class SafetySession:
             longrepr="calibration thresholds exceeded:\n  " + "\n  ".join(gate["failures"]) if failed else None,
             when="call",
         )
+        session.testscollected += 1
         self.config.hook.pytest_runtest_logreport(report=report)
         if failed:
             session.testsfailed += 1

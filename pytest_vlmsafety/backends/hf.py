@@ -124,7 +124,7 @@ class HuggingFaceBackend(Backend):
         }
 
     def default_batch_size(self) -> int:
-        return 16 if self.device.startswith("cuda") else 8
+        return 16
 
     def _conversation(self, request: GenerationRequest) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]

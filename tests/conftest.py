@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny model built once per test session through the real from_pretrained path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def vlmsafety_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache home shared by all xdist workers of this test run (the parent of each worker's basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if root.name.startswith("popen-gw") else root
+    home = shared / "vlmsafety-home"
+    home.mkdir(exist_ok=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(vlmsafety_home: Path) -> Path:
+    from pytest_vlmsafety.backends.tiny import build_tiny_model
+
+    return build_tiny_model(vlmsafety_home / "tiny-random-v1")
+
+
+@pytest.fixture
+def vlm_env(monkeypatch: pytest.MonkeyPatch, vlmsafety_home: Path, tiny_model: Path) -> Path:
+    """Subprocess pytest runs find the prebuilt tiny model through VLMSAFETY_HOME."""
+    monkeypatch.setenv("VLMSAFETY_HOME", str(vlmsafety_home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return vlmsafety_home
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

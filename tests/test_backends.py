@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
+from pytest_vlmsafety.backends.hf import HuggingFaceBackend, batches, order_for_batching
+from pytest_vlmsafety.backends.replay import ReplayBackend
+from pytest_vlmsafety.errors import ConfigError
+
+
+def request(item_id: str, prompt: str = "p", images: tuple[Path, ...] = (), max_new: int = 8, suite: str = "s") -> GenerationRequest:
+    return GenerationRequest(suite, item_id, prompt, images, max_new)
+
+
+def test_spec_forms(tmp_path: Path) -> None:
+    assert parse_backend_spec("qwen2-vl").target == "Qwen/Qwen2-VL-7B-Instruct"
+    assert parse_backend_spec("llava-1.5-7b").target == "llava-hf/llava-1.5-7b-hf"
+    assert parse_backend_spec("org/model-x").kind == "hf"
+    assert parse_backend_spec("tiny-random").kind == "tiny"
+    assert parse_backend_spec(str(tmp_path)).target == str(tmp_path.resolve())
+    replay = tmp_path / "r.jsonl"
+    replay.write_text("")
+    assert parse_backend_spec(f"replay:{replay}").kind == "replay"
+
+
+@pytest.mark.parametrize("bad", ["qwen3-vl-unknown", "not a model", "replay:/no/such/file.jsonl"])
+def test_unknown_models_are_usage_errors_listing_the_aliases(bad: str) -> None:
+    with pytest.raises(ConfigError, match=f"--vlm={bad}"):
+        parse_backend_spec(bad)
+
+
+def test_batches_never_mix_image_counts_or_lengths() -> None:
+    img = Path("x.png")
+    requests = [
+        request("a", "long prompt here", (img,)), request("b", "p", ()), request("c", "pp", (img,)),
+        request("d", "p", (img, img)), request("e", "p", (img,), max_new=16), request("f", "ppp", ()),
+    ]
+    plan = batches(order_for_batching(requests), requests, size=2)
+    for batch in plan:
+        shapes = {(len(requests[i].images), requests[i].max_new_tokens) for i in batch}
+        assert len(shapes) == 1 and len(batch) <= 2
+    assert sorted(i for b in plan for i in b) == list(range(6))
+    # Within one shape, shorter prompts first (less padding).
+    one_image = [i for b in plan for i in b if len(requests[i].images) == 1 and requests[i].max_new_tokens == 8]
+    assert [requests[i].item_id for i in one_image] == ["c", "a"]
+
+
+def test_replay_reads_all_three_formats(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"items": [{"suite": "s", "id": "1", "response": "from results"}]}))
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text('{"id": "1", "response": "from jsonl"}\n\n{"id": "2", "response": null}\n')
+    holisafe = tmp_path / "pred.json"
+    holisafe.write_text(json.dumps([{"id": 1, "query": "q", "prediction": "from holisafe"}]))
+    assert ReplayBackend(results).generate([request("1")])[0].text == "from results"
+    assert ReplayBackend(holisafe).generate([request("1")])[0].text == "from holisafe"
+    out = ReplayBackend(jsonl).generate([request("1"), request("2"), request("3")])
+    assert out[0].text == "from jsonl"
+    assert out[1].text is None and "no recorded response for item '2'" in (out[1].error or "")
+    assert out[2].error and "'3'" in out[2].error
+
+
+def test_replay_bad_line_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "r.jsonl"
+    bad.write_text('{"id": "1", "response": "ok"}\n{oops\n')
+    with pytest.raises(ConfigError, match="line 2 is not valid JSON"):
+        ReplayBackend(bad)
+
+
+def test_hf_backend_generates_mixed_batches_through_the_chat_template(tiny_model: Path, tmp_path: Path) -> None:
+    red = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(red)
+    backend = HuggingFaceBackend(str(tiny_model), spec="tiny-random", noise=True)
+    assert backend.describe()["dtype"] == "float32" and backend.device == "cpu"
+    requests = [
+        request("text", "Hello there"), request("one", "What is shown?", (red,)),
+        request("two", "Compare these", (red, red)), request("one-b", "Describe the image in detail", (red,)),
+    ]
+    done: list[int] = []
+    batched = backend.generate(requests, progress=done.append, batch_size=4)
+    assert sum(done) == 4
+    assert all(g.text is not None and g.error is None for g in batched)
+    # Greedy and left-padded: the same answers one at a time as in a batch.
+    single = [backend.generate([r], batch_size=1)[0].text for r in requests]
+    assert [g.text for g in batched] == single
