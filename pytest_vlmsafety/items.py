@@ -121,6 +121,8 @@ class Record:
     answer_key: str | None = None
     pair: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # What the judge said beyond the label (an LLM judge's second label, a class number...).
+    extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     cached: bool = False
 
@@ -162,6 +164,7 @@ def record_for(
         answer_key=item.answer_key,
         pair=item.pair,
         meta=dict(item.meta),
+        extra=dict(verdict.extra) if verdict else {},
         error=error,
         cached=cached,
     )
