@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping, Protocol, Sequence
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
@@ -30,6 +31,8 @@ ProgressFactory = Callable[[str, int], Progress]
 
 class GenerationStore(Protocol):
     """Where generations are kept between runs (see cache.py); `None` results mean a miss."""
+
+    def key(self, prompt: str, images: Sequence[Path], max_new_tokens: int) -> str: ...
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
 
@@ -60,11 +63,21 @@ class Engine:
     backend_spec: BackendSpec
     suites: Mapping[str, Suite]
     progress_factory: ProgressFactory | None = None
-    store: GenerationStore | None = None
+    # Opened on first use: fingerprinting a local model folder reads its weights once.
+    store_factory: Callable[[], GenerationStore | None] | None = None
     stats: RunStats = field(default_factory=RunStats)
     records: dict[str, Record] = field(default_factory=dict)
     _backend: Backend | None = None
     _backend_error: str | None = None
+    _store: GenerationStore | None = None
+    _store_opened: bool = False
+
+    @property
+    def store(self) -> GenerationStore | None:
+        if not self._store_opened:
+            self._store_opened = True
+            self._store = self.store_factory() if self.store_factory else None
+        return self._store
 
     def backend(self) -> Backend:
         """Load the model on first use (once per process). A failure is kept, so every later shard
@@ -113,7 +126,9 @@ class Engine:
         requests = [
             GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item)) for item in items
         ]
-        cached = self.store.get_many([r.key for r in requests]) if self.store else [None] * len(requests)
+        store = self.store
+        keys = [store.key(r.prompt, r.images, r.max_new_tokens) for r in requests] if store else []
+        cached = store.get_many(keys) if store else [None] * len(requests)
         missing = [i for i, text in enumerate(cached) if text is None]
         out: list[tuple[Generation, bool]] = [
             (Generation(text=text), True) if text is not None else (Generation.failed("pending"), False)
@@ -136,11 +151,11 @@ class Engine:
             self.stats.generation_s += time.perf_counter() - started
             for index, generation in zip(missing, fresh):
                 out[index] = (generation, False)
-            ok = {requests[i].key: g.text for i, g in zip(missing, fresh) if g.text is not None}
+            ok = [(i, g.text) for i, g in zip(missing, fresh) if g.text is not None]
             self.stats.generations += len(ok)
             self.stats.generated_tokens += sum(g.generated_tokens for g in fresh)
-            if self.store and ok:
-                self.store.put_many(ok)
+            if store and ok:
+                store.put_many({keys[i]: text for i, text in ok})
         return out
 
     def judge_name(self, item: SafetyItem) -> str:

@@ -52,6 +52,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-device", "torch device, e.g. cuda:1 or cpu (default: cuda if available)", "DEVICE"),
     OptionSpec("--vlm-revision", "hub revision (branch, tag or commit) of the model", "REV"),
     OptionSpec("--vlm-trust-remote-code", "allow the model's own code from the hub to run", kind="flag"),
+    OptionSpec("--vlm-cache", "folder of the generation cache, or 'off' (default: .vlmsafety_cache)", "DIR",
+               ".vlmsafety_cache"),
+    OptionSpec("--safety-download", "fetch hub-hosted suite data (holisafe, unsafeconcepts, mis) into --safety-data "
+               "first, honouring HF_TOKEN and offline mode", kind="flag"),
     OptionSpec("--safety-sample", "run N items per suite, stratified by category and expected behaviour", "N"),
     OptionSpec("--safety-seed", "seed for --safety-sample (default: 0)", "SEED", "0"),
     OptionSpec("--safety-judge", "judge: auto (each suite's official judge), refusal, or a judge name", "NAME",
@@ -90,6 +94,8 @@ class RunOptions:
     gate: str
     gate_on: str
     report_dir: Path
+    cache_dir: Path | None = None  # None = caching off
+    download: bool = False
 
     @property
     def active(self) -> bool:
@@ -163,4 +169,12 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         gate=_choice("--safety-gate", text("--safety-gate") or "rates", GATE_MODES),
         gate_on=_choice("--safety-gate-on", text("--safety-gate-on") or "point", GATE_ON),
         report_dir=Path(text("--safety-report") or "reports"),
+        cache_dir=_cache_dir(text("--vlm-cache")),
+        download=bool(lookup(specs["--safety-download"])),
     )
+
+
+def _cache_dir(raw: str | None) -> Path | None:
+    if raw is None:
+        return Path(".vlmsafety_cache")
+    return None if raw.strip().lower() in ("off", "none", "no", "false", "0") else Path(raw).expanduser()

@@ -40,6 +40,8 @@ def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession"
     try:
         spec = parse_backend_spec(options.vlm or "")
         selections = [resolve_suite(name) for name in options.suites or (DEFAULT_SUITE,)]
+        if options.download and not hasattr(config, "workerinput"):
+            download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
@@ -47,6 +49,35 @@ def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession"
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "vlmsafety-session")
     return session
+
+
+def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:
+    from .download import HUB_SUITES, download_suite_data
+
+    if options.data_root is None:
+        raise ConfigError("--safety-download needs --safety-data DIR: the folder to download into")
+    for name in sorted({s.suite.name for s in selections} & set(HUB_SUITES)):
+        download_suite_data(name, options.data_root)
+
+
+def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) -> Any:
+    """The generation cache for this model and these generation parameters, or None when off.
+    Replayed responses are not cached: reading them again is as cheap as the cache."""
+    if options.cache_dir is None or spec.kind == "replay":
+        return None
+    from .backends.hf import choose_device
+    from .cache import Cache, GenerationStore, fingerprint_model
+
+    cache = Cache(config.invocation_params.dir / options.cache_dir)
+    target = spec.target
+    if spec.kind == "tiny":
+        from .backends.tiny import build_tiny_model
+
+        target = str(build_tiny_model())
+    fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
+    device_type = choose_device(options.device).split(":")[0]
+    params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
+    return GenerationStore(cache, fingerprint, params)
 
 
 def load_selection(selection: SuiteSelection, options: RunOptions) -> list[SafetyItem]:
@@ -124,6 +155,7 @@ class SafetySession:
             backend_spec,
             self.suites,
             progress_factory=None if self.is_worker else lambda label, total: TerminalProgress(config, label, total),
+            store_factory=lambda: open_store(config, options, backend_spec),
         )
         self.shards: dict[str, list[SafetyItem]] = {}
         self.received: dict[str, dict[str, Any]] = {}
@@ -258,6 +290,7 @@ class SafetySession:
                 "max_undersafety": self.options.max_undersafety,
                 "max_oversafety": self.options.max_oversafety,
             },
+            "cache": str(self.options.cache_dir) if self.options.cache_dir else None,
             "generations": stats.generations,
             "cache_hits": stats.cache_hits,
             "timings": {
