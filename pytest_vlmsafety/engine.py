@@ -138,24 +138,27 @@ class Engine:
         if missing:
             backend = self.backend()
             progress = self.progress_factory(label, len(missing)) if self.progress_factory else None
+
+            def finished(batch: list[tuple[int, Generation]]) -> None:
+                done = [(missing[i], g) for i, g in batch if g.text is not None]
+                self.stats.generations += len(done)
+                self.stats.generated_tokens += sum(g.generated_tokens for _, g in batch)
+                if store and done:
+                    store.put_many({keys[index]: g.text for index, g in done if g.text is not None})
+                if progress:
+                    progress.advance(len(batch))
+
             started = time.perf_counter()
             try:
                 fresh = backend.generate(
-                    [requests[i] for i in missing],
-                    progress=progress.advance if progress else None,
-                    batch_size=self.options.batch_size,
+                    [requests[i] for i in missing], progress=finished, batch_size=self.options.batch_size
                 )
             finally:
                 if progress:
                     progress.close()
-            self.stats.generation_s += time.perf_counter() - started
+                self.stats.generation_s += time.perf_counter() - started
             for index, generation in zip(missing, fresh):
                 out[index] = (generation, False)
-            ok = [(i, g.text) for i, g in zip(missing, fresh) if g.text is not None]
-            self.stats.generations += len(ok)
-            self.stats.generated_tokens += sum(g.generated_tokens for g in fresh)
-            if store and ok:
-                store.put_many({keys[i]: text for i, text in ok})
         return out
 
     def judge_name(self, item: SafetyItem) -> str:

@@ -50,6 +50,7 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-dtype", f"model dtype, one of {', '.join(DTYPES)} (default: auto = bf16 on CUDA, fp32 on CPU)",
                "DTYPE", "auto"),
     OptionSpec("--vlm-device", "torch device, e.g. cuda:1 or cpu (default: cuda if available)", "DEVICE"),
+    OptionSpec("--vlm-devices", "GPUs for xdist workers, e.g. 0,1,2,3 (default: CUDA_VISIBLE_DEVICES or all)", "IDS"),
     OptionSpec("--vlm-revision", "hub revision (branch, tag or commit) of the model", "REV"),
     OptionSpec("--vlm-trust-remote-code", "allow the model's own code from the hub to run", kind="flag"),
     OptionSpec("--vlm-cache", "folder of the generation cache, or 'off' (default: .vlmsafety_cache)", "DIR",
@@ -94,6 +95,7 @@ class RunOptions:
     gate: str
     gate_on: str
     report_dir: Path
+    devices: str | None = None
     cache_dir: Path | None = None  # None = caching off
     download: bool = False
 
@@ -169,6 +171,7 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         gate=_choice("--safety-gate", text("--safety-gate") or "rates", GATE_MODES),
         gate_on=_choice("--safety-gate-on", text("--safety-gate-on") or "point", GATE_ON),
         report_dir=Path(text("--safety-report") or "reports"),
+        devices=text("--vlm-devices"),
         cache_dir=_cache_dir(text("--vlm-cache")),
         download=bool(lookup(specs["--safety-download"])),
     )

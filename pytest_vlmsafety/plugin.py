@@ -52,6 +52,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("vlmsafety_safety_suite"):
             raise pytest.UsageError("pytest-vlmsafety: --safety-suite needs --vlm MODEL (the model to test)")
         return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        from .devices import apply_worker_device
+
+        apply_worker_device(workerinput.get("vlmsafety_device"))
     from .session import start_session
 
     start_session(config, options)

@@ -87,6 +87,17 @@ def load_selection(selection: SuiteSelection, options: RunOptions) -> list[Safet
     return items
 
 
+def lost_item_record(report: pytest.TestReport) -> dict[str, Any]:
+    """An error record for an item whose worker crashed: only its node id is known here."""
+    suite, _, rest = report.nodeid.partition("::")
+    category, _, item_id = rest.partition("::")
+    suite_name = suite.split(":")[0]
+    return Record(
+        id=item_id, suite=suite_name, subset="", category=category, expected="unknown", task="open",
+        prompt="", images=[], outcome="error", error=str(report.longrepr),
+    ).to_dict() | {"nodeid": report.nodeid}
+
+
 class TerminalProgress:
     """A one-line progress report with items/s while a shard generates."""
 
@@ -163,7 +174,14 @@ class SafetySession:
         self.results: dict[str, Any] | None = None
         self.results_path: Path | None = None
         self.started = datetime.now(timezone.utc)
-        self.explicit_paths = config.args_source == pytest.Config.ArgsSource.ARGS
+        workerinput = getattr(config, "workerinput", {})
+        # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
+        self.explicit_paths = workerinput.get(
+            "vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS
+        )
+        self.worker_id = workerinput.get("workerid")
+        self.device = workerinput.get("vlmsafety_device")
+        self._allocator: Any = None
 
     # -- collection ------------------------------------------------------------------------------
 
@@ -226,8 +244,12 @@ class SafetySession:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
         record = getattr(report, "vlmsafety_record", None)
-        if record is not None and not self.is_worker:
+        if record is None and report.failed and "vlmsafety" in report.keywords and not report.nodeid.startswith("vlmsafety::"):
+            record = lost_item_record(report)  # a worker died while running it
+        if record is not None:
             self.received[f"{record['suite']}::{record['id']}"] = record
 
     # -- the end of the run ----------------------------------------------------------------------
@@ -243,8 +265,40 @@ class SafetySession:
         if self.is_worker:
             self.config.workeroutput["vlmsafety"] = self.local_summary()  # type: ignore[attr-defined]
 
+    # -- xdist: devices, scheduling, worker summaries ----------------------------------------------
+
+    def allocator(self) -> Any:
+        if self._allocator is None:
+            from .devices import DeviceAllocator, visible_devices
+
+            self._allocator = DeviceAllocator(visible_devices(self.options.devices))
+        return self._allocator
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        """`-n auto` with --vlm: one worker per visible GPU (the CPU count without GPUs)."""
+        return len(self.allocator().devices) or None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        worker_id = node.workerinput["workerid"]
+        node.workerinput["vlmsafety_device"] = self.allocator().assign(worker_id)
+        node.workerinput["vlmsafety_explicit_paths"] = self.explicit_paths
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Keep a shard on one worker so it is generated as one batch: plain `-n N` (dist `load`)
+        becomes loadscope, whose scope is the node id before the last `::`, our shard."""
+        if config.getoption("dist") != "load":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        return LoadScopeScheduling(config, log)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        worker_id = node.workerinput["workerid"]
+        self.allocator().release(worker_id)
         summary = getattr(node, "workeroutput", {}).get("vlmsafety")
         if summary:
             self.worker_summaries.append(summary)
@@ -252,6 +306,8 @@ class SafetySession:
     def local_summary(self) -> dict[str, Any]:
         backend = self.engine._backend
         return {
+            "worker_id": self.worker_id,
+            "device": self.device,
             "model": backend.describe() if backend else None,
             "stats": self.engine.stats.to_dict(),
         }
@@ -345,7 +401,7 @@ class SafetySession:
         run = self.results["run"]
         tr.write_line(f"generations: {run['generations']}, cache hits: {run['cache_hits']}")
         for worker in run["workers"]:
-            device = (worker.get("model") or {}).get("device")
+            device = worker.get("device") or (worker.get("model") or {}).get("device")
             stats = worker["stats"]
             tr.write_line(
                 f"worker {worker.get('worker_id', '?')}: device {device}, load {stats['model_load_s']:.1f}s, "

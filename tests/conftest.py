@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,3 @@ def vlm_env(monkeypatch: pytest.MonkeyPatch, vlmsafety_home: Path, tiny_model: P
     monkeypatch.setenv("VLMSAFETY_HOME", str(vlmsafety_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return vlmsafety_home
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-# Called with the number of requests just finished, so a progress bar can advance.
-ProgressCallback = Callable[[int], None]
+# Called with each batch as it finishes: (index into the requests, its generation) pairs. The
+# engine writes them to the cache at once, so a run killed mid-way keeps what it generated.
+ProgressCallback = Callable[[list[tuple[int, "Generation"]]], None]
 
 
 @dataclass(frozen=True)

@@ -178,10 +178,11 @@ class HuggingFaceBackend(Backend):
                     if number + 1 < len(plan)
                     else None
                 )
-                for index, generation in zip(indices, self._run_batch(requests, indices, prepared)):
+                finished = list(zip(indices, self._run_batch(requests, indices, prepared)))
+                for index, generation in finished:
                     results[index] = generation
                 if progress:
-                    progress(len(indices))
+                    progress(finished)
         return [r if r is not None else Generation.failed("not generated") for r in results]
 
     def _run_batch(self, requests: Sequence[GenerationRequest], indices: list[int], prepared: Any) -> list[Generation]:

@@ -104,5 +104,5 @@ class ReplayBackend(Backend):
                 else Generation.failed(f"no recorded response for item {request.item_id!r} in {self.path}")
             )
         if progress:
-            progress(len(requests))
+            progress(list(enumerate(out)))
         return out
