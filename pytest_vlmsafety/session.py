@@ -160,6 +160,7 @@ class SafetySession:
         self.backend_spec = backend_spec
         self.loaded = loaded
         self.suites = {selection.suite.name: selection.suite for selection, _ in loaded}
+        self.suite_node_names = {node_name(selection.label) for selection, _ in loaded}
         self.is_worker = hasattr(config, "workerinput")
         self.engine = Engine(
             options,
@@ -247,7 +248,7 @@ class SafetySession:
         if self.is_worker:
             return
         record = getattr(report, "vlmsafety_record", None)
-        if record is None and report.failed and "vlmsafety" in report.keywords and not report.nodeid.startswith("vlmsafety::"):
+        if record is None and report.failed and report.nodeid.split("::")[0] in self.suite_node_names:
             record = lost_item_record(report)  # a worker died while running it
         if record is not None:
             self.received[f"{record['suite']}::{record['id']}"] = record
@@ -289,11 +290,11 @@ class SafetySession:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """Keep a shard on one worker so it is generated as one batch: plain `-n N` (dist `load`)
         becomes loadscope, whose scope is the node id before the last `::`, our shard."""
-        if config.getoption("dist") != "load":
+        if config.getoption("dist") not in ("load", "loadscope"):
             return None
-        from xdist.scheduler import LoadScopeScheduling
+        from .scheduling import ShardScheduling
 
-        return LoadScopeScheduling(config, log)
+        return ShardScheduling(config, log)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
