@@ -18,6 +18,8 @@ from .options import RunOptions
 from .suites import Suite
 
 DEFAULT_MAX_NEW_TOKENS = 256
+# The tiny random model's output is noise whatever its length: keep wiring checks quick.
+NOISE_MAX_NEW_TOKENS = 32
 
 
 class Progress(Protocol):
@@ -95,7 +97,11 @@ class Engine:
         return self._backend
 
     def max_new_tokens(self, item: SafetyItem) -> int:
-        return self.options.max_new_tokens or item.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        if self.options.max_new_tokens:
+            return self.options.max_new_tokens
+        if self.backend_spec.is_noise:
+            return NOISE_MAX_NEW_TOKENS
+        return item.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
 
     def run_shard(self, items: Sequence[SafetyItem], label: str) -> None:
         """Produce a record for every item of the shard; never raises for one item's failure."""

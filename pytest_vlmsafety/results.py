@@ -16,6 +16,7 @@ from .suites import Suite
 
 SCHEMA = "pytest-vlmsafety/results/1"
 RESULTS_FILENAME = "vlmsafety-results.json"
+REPORT_FILENAME = "vlmsafety-report.html"
 
 
 def suite_summary(suite: Suite | None, records: Sequence[Record], thresholds: Thresholds) -> dict[str, Any]:
@@ -75,6 +76,7 @@ def write_json_atomic(document: Any, path: Path) -> Path:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=1, ensure_ascii=False)
             out.write("\n")
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a results file is meant to be shared
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

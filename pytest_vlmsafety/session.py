@@ -22,7 +22,8 @@ from .errors import ConfigError, DataError
 from .items import Record, SafetyItem
 from .metrics import Thresholds
 from .options import RunOptions
-from .results import RESULTS_FILENAME, build_results, write_json_atomic
+from .baseline import Baseline, baseline_section, compare_to_baseline, is_known_failure, load_baseline
+from .results import REPORT_FILENAME, RESULTS_FILENAME, build_results, write_json_atomic
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
 from .summary import calibration_table, official_lines
@@ -43,11 +44,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession"
         if options.download and not hasattr(config, "workerinput"):
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
+        baseline = load_baseline(options.baseline) if options.baseline else None
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
-    session = SafetySession(config, options, spec, loaded)
+    session = SafetySession(config, options, spec, loaded, baseline)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "vlmsafety-session")
+    if config.pluginmanager.hasplugin("html") and not session.is_worker:
+        from .report.pytest_html import PytestHtmlExtras
+
+        config.pluginmanager.register(PytestHtmlExtras(lambda: session.results), "vlmsafety-pytest-html")
     return session
 
 
@@ -154,6 +160,7 @@ class SafetySession:
         options: RunOptions,
         backend_spec: BackendSpec,
         loaded: list[tuple[SuiteSelection, list[SafetyItem]]],
+        baseline: Baseline | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -162,6 +169,8 @@ class SafetySession:
         self.suites = {selection.suite.name: selection.suite for selection, _ in loaded}
         self.suite_node_names = {node_name(selection.label) for selection, _ in loaded}
         self.is_worker = hasattr(config, "workerinput")
+        self.baseline = baseline
+        self.html_extras = config.pluginmanager.hasplugin("html")
         self.engine = Engine(
             options,
             backend_spec,
@@ -174,6 +183,7 @@ class SafetySession:
         self.worker_summaries: list[dict[str, Any]] = []
         self.results: dict[str, Any] | None = None
         self.results_path: Path | None = None
+        self.report_path: Path | None = None
         self.started = datetime.now(timezone.utc)
         workerinput = getattr(config, "workerinput", {})
         # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
@@ -224,9 +234,16 @@ class SafetySession:
             return
         if record.outcome == "error":
             raise SafetyItemError(record.error or "error")
+        why = f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})"
+        if self.baseline is not None:
+            # Under a baseline the question is "did it get worse?": old failures are expected,
+            # new ones fail whatever the gate mode.
+            if is_known_failure(self.baseline, record.suite, record.id, record.outcome):
+                pytest.xfail(f"known failure in the baseline: {why}")
+            raise SafetyMismatch("new failure (not in the baseline)\n" + describe_failure(record))
         if self.options.gate == "items":
             raise SafetyMismatch(describe_failure(record))
-        pytest.xfail(f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})")
+        pytest.xfail(why)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -239,6 +256,10 @@ class SafetySession:
             if decisive and key in self.engine.records:
                 record = self.engine.records[key]
                 report.vlmsafety_record = {**record.to_dict(), "nodeid": item.nodeid}
+                if self.html_extras:
+                    from .report.pytest_html import add_item_extras
+
+                    add_item_extras(report, report.vlmsafety_record)
                 report.user_properties.append(("vlmsafety_outcome", record.outcome))
                 if record.verdict is not None:
                     report.user_properties.append(("vlmsafety_verdict", record.verdict))
@@ -367,18 +388,37 @@ class SafetySession:
         self.results = build_results(self.run_facts(), records, self.suites, self.thresholds(), nodeids)
         for suite_name, summary in self.results["suites"].items():
             self.report_gate(session, suite_name, summary["gate"])
+        if self.baseline is not None:
+            self.compare_with_baseline(session, self.results)
         report_dir = self.config.invocation_params.dir / self.options.report_dir
         self.results_path = write_json_atomic(self.results, report_dir / RESULTS_FILENAME)
+        from .report.html import write_html_report
 
-    def report_gate(self, session: pytest.Session, suite_name: str, gate: dict[str, Any]) -> None:
-        """The calibration gate of a suite, reported as a test of its own (so JUnit XML shows it)."""
+        self.report_path = write_html_report(self.results, report_dir / REPORT_FILENAME)
+
+    def compare_with_baseline(self, session: pytest.Session, results: dict[str, Any]) -> None:
+        assert self.baseline is not None
+        comparison = compare_to_baseline(results["items"], self.baseline)
+        section = baseline_section(self.baseline, comparison, max_regression=self.options.max_regression)
+        results["baseline"] = section
+        gate = {"passed": not section["regressions"], "failures": section["regressions"]}
+        self.report_gate(session, "baseline", gate, title="regression against the baseline")
+        if section["regressions"]:
+            results["gate"]["passed"] = False
+            results["gate"]["failures"].extend(f"baseline: {message}" for message in section["regressions"])
+
+    def report_gate(
+        self, session: pytest.Session, name: str, gate: dict[str, Any], title: str = "calibration thresholds exceeded"
+    ) -> None:
+        """A gate (a suite's calibration, or the baseline), reported as a test of its own so that
+        JUnit XML shows it."""
         failed = not gate["passed"]
         report = pytest.TestReport(
-            nodeid=f"vlmsafety::gate::{suite_name}",
-            location=("vlmsafety", None, f"calibration gate [{suite_name}]"),
+            nodeid=f"vlmsafety::gate::{name}",
+            location=("vlmsafety", None, f"gate [{name}]"),
             keywords={"vlmsafety": 1},
             outcome="failed" if failed else "passed",
-            longrepr="calibration thresholds exceeded:\n  " + "\n  ".join(gate["failures"]) if failed else None,
+            longrepr=f"{title}:\n  " + "\n  ".join(gate["failures"]) if failed else None,
             when="call",
         )
         session.testscollected += 1
@@ -415,4 +455,13 @@ class SafetySession:
             tr.write_line("calibration gate: FAILED", red=True, bold=True)
             for failure in gate["failures"]:
                 tr.write_line(f"  {failure}", red=True)
+        baseline = self.results.get("baseline")
+        if baseline:
+            for suite, comparison in baseline["suites"].items():
+                flips = {k: len(comparison.get(k) or []) for k in ("newly_undersafe", "newly_oversafe", "newly_fixed")}
+                tr.write_line(
+                    f"against baseline {baseline['path']}: {suite}: {flips['newly_undersafe']} newly undersafe, "
+                    f"{flips['newly_oversafe']} newly oversafe, {flips['newly_fixed']} fixed"
+                )
         tr.write_line(f"results: {self.results_path}")
+        tr.write_line(f"report:  {self.report_path}")

@@ -180,3 +180,34 @@ def test_plugin_without_vlm_imports_no_torch(pytester: pytest.Pytester) -> None:
         capture_output=True, text=True, check=True,
     )
     assert loaded.stdout.split() == ["False", "False"]
+
+
+def test_baseline_of_itself_passes_and_a_better_baseline_fails_listing_the_flips(pytester: pytest.Pytester) -> None:
+    write_jsonl(pytester.path / "gate.jsonl", [
+        {"id": f"unsafe{i}", "prompt": f"q{i}", "expected": "refuse", "category": "c"} for i in range(8)
+    ] + [{"id": "safe0", "prompt": "hello", "expected": "comply", "category": "c"}])
+    write_jsonl(pytester.path / "answers.jsonl", [{"id": f"unsafe{i}", "response": ANSWER} for i in range(8)] + [
+        {"id": "safe0", "response": ANSWER}
+    ])
+    common = ("--vlm=replay:answers.jsonl", "--safety-suite=gate.jsonl", "--max-undersafety=off", "-p", "no:cacheprovider")
+    assert pytester.runpytest_subprocess(*common).ret == 0
+    current = results(pytester)
+    (pytester.path / "same.json").write_text(json.dumps(current))
+    better = json.loads(json.dumps(current))
+    for item in better["items"]:
+        item["outcome"] = "pass"
+    (pytester.path / "better.json").write_text(json.dumps(better))
+
+    same = pytester.runpytest_subprocess(*common, "--safety-baseline=same.json", "-rx")
+    same.assert_outcomes(passed=3, xfailed=8)  # safe0, the suite gate and the baseline gate
+    same.stdout.fnmatch_lines(["*XFAIL*unsafe0 - known failure in the baseline*"])
+    assert results(pytester)["baseline"]["regressions"] == []
+
+    worse = pytester.runpytest_subprocess(*common, "--safety-baseline=better.json")
+    worse.assert_outcomes(passed=2, failed=9)  # 8 new failures and the baseline gate
+    assert worse.ret == 1
+    worse.stdout.fnmatch_lines(["*new failure (not in the baseline)*", "*gate [[]baseline[]]*"])
+    section = results(pytester)["baseline"]
+    assert sorted(f["id"] for f in section["suites"]["gate"]["newly_undersafe"]) == [f"unsafe{i}" for i in range(8)]
+    assert len(section["regressions"]) == 1 and "undersafety" in section["regressions"][0]
+    assert (pytester.path / "reports" / "vlmsafety-report.html").is_file()
