@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
-from pytest_vlmsafety.backends.hf import HuggingFaceBackend, batches, order_for_batching
+from pytest_vlmsafety.backends.hf import HuggingFaceBackend, auto_batch_size, batches, kv_bytes_per_token, order_for_batching
 from pytest_vlmsafety.backends.replay import ReplayBackend
 from pytest_vlmsafety.errors import ConfigError
 
@@ -87,3 +87,17 @@ def test_hf_backend_generates_mixed_batches_through_the_chat_template(tiny_model
     # Greedy and left-padded: the same answers one at a time as in a batch.
     single = [backend.generate([r], batch_size=1)[0].text for r in requests]
     assert [g.text for g in batched] == single
+
+
+def test_auto_batch_size_fits_the_kv_cache_in_free_memory() -> None:
+    from transformers import Qwen2Config
+
+    # Qwen2-VL-7B's language model: 28 layers, 4 KV heads of 128 dims -> 2*28*4*128*2 bytes = 57,344 per token in bf16.
+    config = Qwen2Config(num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4, hidden_size=3584)
+    per_token = kv_bytes_per_token(config, 2)
+    assert per_token == 57_344
+    # 40 GiB free, half for the KV cache, (1024 + 256) tokens an item: 20 GiB / 73.4 MB = 292 -> capped at 64.
+    assert auto_batch_size(40 * 2**30, per_token, 1280) == 64
+    # 2 GiB free: 1 GiB / 73.4 MB = 14.
+    assert auto_batch_size(2 * 2**30, per_token, 1280) == 14
+    assert auto_batch_size(10 * 2**20, per_token, 1280) == 1

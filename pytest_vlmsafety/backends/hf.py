@@ -37,6 +37,29 @@ def choose_dtype(requested: str, device: str) -> Any:
     return torch.float32
 
 
+# Tokens a VLM prompt occupies before generation, images included (Qwen2-VL at ~1 megapixel is
+# about 1,000 visual tokens; LLaVA-1.5 576). An estimate on the generous side keeps `auto` safe.
+PROMPT_TOKENS_ESTIMATE = 1024
+MAX_AUTO_BATCH = 64
+# Share of free GPU memory the KV cache may take; the rest is activations, the vision tower and
+# the allocator's slack.
+KV_MEMORY_SHARE = 0.5
+
+
+def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
+    """Bytes of key/value cache one token costs across all layers."""
+    layers = text_config.num_hidden_layers
+    heads = getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
+    head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
+    return 2 * layers * heads * head_dim * dtype_bytes
+
+
+def auto_batch_size(free_bytes: int, bytes_per_token: int, tokens_per_item: int) -> int:
+    """The largest batch whose KV cache fits in a share of free memory, between 1 and 64."""
+    per_item = max(bytes_per_token * tokens_per_item, 1)
+    return max(1, min(MAX_AUTO_BATCH, int(free_bytes * KV_MEMORY_SHARE // per_item)))
+
+
 def order_for_batching(requests: Sequence[GenerationRequest]) -> list[int]:
     """Indices sorted so that a batch holds requests of one image count and generation length,
     with similar prompt lengths (less padding)."""
@@ -123,8 +146,15 @@ class HuggingFaceBackend(Backend):
             "load_s": round(self.load_seconds, 3),
         }
 
-    def default_batch_size(self) -> int:
-        return 16
+    def default_batch_size(self, max_new_tokens: int = 256) -> int:
+        """On CUDA, from free memory (an out-of-memory batch is still halved and retried); on the
+        CPU a fixed 16, where larger batches stop paying off."""
+        if not self.device.startswith("cuda"):
+            return 16
+        free, _ = self._torch.cuda.mem_get_info(self._torch.device(self.device))
+        dtype_bytes = self._torch.tensor([], dtype=self.torch_dtype).element_size()
+        per_token = kv_bytes_per_token(self.model.config.get_text_config(), dtype_bytes)
+        return auto_batch_size(free, per_token, PROMPT_TOKENS_ESTIMATE + max_new_tokens)
 
     def _conversation(self, request: GenerationRequest) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]
@@ -167,7 +197,10 @@ class HuggingFaceBackend(Backend):
         batch_size: int | None = None,
     ) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
-        plan = batches(order_for_batching(requests), requests, batch_size or self.default_batch_size())
+        if not requests:
+            return []
+        size = batch_size or self.default_batch_size(max(r.max_new_tokens for r in requests))
+        plan = batches(order_for_batching(requests), requests, size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlmsafety-prepare") as pool:
             pending = pool.submit(self._prepare, [requests[i] for i in plan[0]]) if plan else None
             for number, indices in enumerate(plan):
