@@ -7,7 +7,9 @@ simply goes to `cuda`.
 
 from __future__ import annotations
 
+import glob
 import os
+import sys
 from collections import Counter
 from typing import Mapping
 
@@ -55,3 +57,15 @@ def apply_worker_device(device: str | None) -> None:
     """In a worker, before torch touches CUDA."""
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
+def probable_device_type(requested: str | None) -> str:
+    """`cuda` or `cpu`, for the cache key, without importing torch: a rerun served entirely from
+    the cache never needs torch. Where torch is already loaded, it decides."""
+    if requested:
+        return requested.split(":")[0]
+    if "torch" in sys.modules:
+        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return "cpu"
+    return "cuda" if glob.glob("/dev/nvidia[0-9]*") else "cpu"

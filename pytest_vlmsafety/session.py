@@ -50,7 +50,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession"
     session = SafetySession(config, options, spec, loaded, baseline)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "vlmsafety-session")
-    if config.pluginmanager.hasplugin("html") and not session.is_worker:
+    if session.html_extras and not session.is_worker:
         from .report.pytest_html import PytestHtmlExtras
 
         config.pluginmanager.register(PytestHtmlExtras(lambda: session.results), "vlmsafety-pytest-html")
@@ -71,8 +71,8 @@ def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) ->
     Replayed responses are not cached: reading them again is as cheap as the cache."""
     if options.cache_dir is None or spec.kind == "replay":
         return None
-    from .backends.hf import choose_device
     from .cache import Cache, GenerationStore, fingerprint_model
+    from .devices import probable_device_type
 
     cache = Cache(config.invocation_params.dir / options.cache_dir)
     target = spec.target
@@ -81,7 +81,7 @@ def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) ->
 
         target = str(build_tiny_model())
     fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
-    device_type = choose_device(options.device).split(":")[0]
+    device_type = probable_device_type(options.device)
     params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
     return GenerationStore(cache, fingerprint, params)
 
@@ -170,7 +170,8 @@ class SafetySession:
         self.suite_node_names = {node_name(selection.label) for selection, _ in loaded}
         self.is_worker = hasattr(config, "workerinput")
         self.baseline = baseline
-        self.html_extras = config.pluginmanager.hasplugin("html")
+        # Only when a pytest-html report is asked for: extras cost a rendering per item.
+        self.html_extras = config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
         self.engine = Engine(
             options,
             backend_spec,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import io
 import json
 import math
@@ -633,8 +634,10 @@ def _baseline_view(baseline: Any, anchors: Mapping[tuple[str, str], str]) -> dic
 # ----------------------------------------------------------------------------- rendering
 
 
+@functools.lru_cache(maxsize=1)
 def template_environment() -> jinja2.Environment:
-    """The report's jinja2 environment: autoescaping on, undefined names an error."""
+    """The report's jinja2 environment: autoescaping on, undefined names an error. One per
+    process, so compiled templates are reused (pytest-html renders one per item)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
