@@ -53,10 +53,13 @@ class DeviceAllocator:
         self.held.pop(worker_id, None)
 
 
-def apply_worker_device(device: str | None) -> None:
-    """In a worker, before torch touches CUDA."""
+def apply_worker_device(device: str | None, worker_count: int = 1) -> None:
+    """In a worker, before torch touches CUDA. Workers without a GPU share the CPU cores instead
+    of each starting one thread per core (unless the user set OMP_NUM_THREADS)."""
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
+    elif worker_count > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // worker_count)))
 
 
 def probable_device_type(requested: str | None) -> str:

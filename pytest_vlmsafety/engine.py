@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol, Sequence
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
-from .backends.images import check_images
+from .backends.images import check_images_exist
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, record_for
 from .judges import get_judge
@@ -112,7 +112,9 @@ class Engine:
         runnable: list[SafetyItem] = []
         for item in todo:
             try:
-                check_images(item.images)
+                # Existence only: decoding every image again on a cache hit or a replay costs more
+                # than the rest of the item; the model backend decodes and names a corrupt file.
+                check_images_exist(item.images)
             except ItemError as exc:
                 self.records[item_key(item)] = record_for(item, error=str(exc))
             else:

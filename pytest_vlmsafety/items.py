@@ -127,7 +127,10 @@ class Record:
     cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies, a cost paid twice per item.
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.update(images=list(self.images), meta=dict(self.meta), extra=dict(self.extra))
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Record":

@@ -56,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         from .devices import apply_worker_device
 
-        apply_worker_device(workerinput.get("vlmsafety_device"))
+        apply_worker_device(workerinput.get("vlmsafety_device"), int(workerinput.get("workercount", 1)))
     from .session import start_session
 
     start_session(config, options)

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
-from .images import load_images
+from ..errors import ItemError
+from .images import image_pixels, load_images
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -60,12 +61,14 @@ def auto_batch_size(free_bytes: int, bytes_per_token: int, tokens_per_item: int)
     return max(1, min(MAX_AUTO_BATCH, int(free_bytes * KV_MEMORY_SHARE // per_item)))
 
 
-def order_for_batching(requests: Sequence[GenerationRequest]) -> list[int]:
+def order_for_batching(requests: Sequence[GenerationRequest], pixels: Sequence[int] | None = None) -> list[int]:
     """Indices sorted so that a batch holds requests of one image count and generation length,
-    with similar prompt lengths (less padding)."""
+    with similar image sizes (which decide the visual token count of dynamic-resolution models
+    such as Qwen2-VL) and prompt lengths: less padding."""
+    sizes = pixels or [0] * len(requests)
     return sorted(
         range(len(requests)),
-        key=lambda i: (len(requests[i].images), requests[i].max_new_tokens, len(requests[i].prompt)),
+        key=lambda i: (len(requests[i].images), requests[i].max_new_tokens, sizes[i], len(requests[i].prompt)),
     )
 
 
@@ -131,6 +134,7 @@ class HuggingFaceBackend(Backend):
                 "prompts only through the model's own chat template"
             )
         self.revision = getattr(self.model.config, "_commit_hash", None) or revision
+        self.oom_batch_cap: int | None = None
         self.load_seconds = time.perf_counter() - started
         self._torch = torch
 
@@ -200,7 +204,10 @@ class HuggingFaceBackend(Backend):
         if not requests:
             return []
         size = batch_size or self.default_batch_size(max(r.max_new_tokens for r in requests))
-        plan = batches(order_for_batching(requests), requests, size)
+        if self.oom_batch_cap:
+            size = min(size, self.oom_batch_cap)
+        order = order_for_batching(requests, [image_pixels(r.images) for r in requests])
+        plan = batches(order, requests, size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlmsafety-prepare") as pool:
             pending = pool.submit(self._prepare, [requests[i] for i in plan[0]]) if plan else None
             for number, indices in enumerate(plan):
@@ -230,15 +237,19 @@ class HuggingFaceBackend(Backend):
             if len(batch) == 1:
                 return [Generation.failed("CUDA out of memory even with a batch of one")]
             self._torch.cuda.empty_cache()
-            log.warning("vlmsafety: CUDA out of memory at batch size %d; halving", len(batch))
             half = len(indices) // 2
+            if self.oom_batch_cap is None or half < self.oom_batch_cap:
+                log.warning("vlmsafety: CUDA out of memory at batch size %d; batches of %d from now on", len(batch), half)
+            # Later batches start at the size that fits instead of failing first every time.
+            self.oom_batch_cap = min(self.oom_batch_cap or half, half)
             return [
                 *self._run_sub_batch(requests, indices[:half]),
                 *self._run_sub_batch(requests, indices[half:]),
             ]
         except Exception as exc:  # noqa: BLE001 - one bad batch must not lose the others
             if len(batch) == 1:
-                return [Generation.failed(f"{type(exc).__name__}: {exc}")]
+                message = str(exc) if isinstance(exc, ItemError) else f"{type(exc).__name__}: {exc}"
+                return [Generation.failed(message)]
             return [g for i in indices for g in self._run_sub_batch(requests, [i])]
 
     def _run_sub_batch(self, requests: Sequence[GenerationRequest], indices: list[int]) -> list[Generation]:

@@ -20,10 +20,26 @@ def load_image(path: Path):  # -> PIL.Image.Image
         raise ItemError(f"corrupt or unreadable image {path}: {exc}") from None
 
 
-def check_images(paths: Sequence[Path]) -> None:
-    """Raise ItemError naming the first missing or undecodable image, before any model work."""
+def check_images_exist(paths: Sequence[Path]) -> None:
+    """Raise ItemError naming the first image that is not a file."""
     for path in paths:
-        load_image(path)
+        if not Path(path).is_file():
+            raise ItemError(f"image not found: {path}")
+
+
+def image_pixels(paths: Sequence[Path]) -> int:
+    """Total pixel count, read from the file headers (no decoding); 0 for an unreadable file."""
+    from PIL import Image
+
+    total = 0
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Exception:  # noqa: BLE001 - the decode later reports the file properly
+            continue
+        total += width * height
+    return total
 
 
 def load_images(paths: Sequence[Path]) -> list:
