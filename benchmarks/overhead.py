@@ -18,7 +18,8 @@ Both are also run with a single item, so the fixed start-up (interpreter, import
 loading) is separated from the cost that grows with the suite: per-item cost =
 (time(N) - time(1)) / (N - 1), median of `--repeats` runs. The target is judged on it. Two suite
 variants: `text` (no images: the plumbing alone) and `image` (one 224x224 PNG per item, 100
-distinct: real suites have images, which the plugin opens and decodes before any generation).
+distinct: real suites have images; the plugin checks that each exists and hashes it for the cache
+key, and leaves decoding to the model backend).
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ def summarise(items: int, repeats: int, variants: Sequence[str], at_items: dict[
             f"median of {repeats} runs; ms/item = (wall at {items:,} items - wall at 1 item) / {items - 1:,}, "
             "so the fixed start-up is not spread over the items; 'start-up s' is the 1-item run.",
             "one item in ten is answered against its expectation (xfail under the default gate), as in a real run.",
-            "the image variant shares 100 distinct 224x224 PNGs: the plugin opens and decodes each item's image "
-            "before generation, even when the responses are replayed.",
+            "the image variant shares 100 distinct 224x224 PNGs: the plugin checks each item's image exists; "
+            "only a model backend decodes images.",
         ],
         "rows": rows,
     }
