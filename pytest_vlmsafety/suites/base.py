@@ -46,6 +46,10 @@ class Suite(ABC):
         needs something the run did not have (never invented)."""
         return {}
 
+    def expected_folder(self, data_root: Path | None) -> str:
+        """Where this suite's data should be, for messages (`DIR/<name>` when no root was given)."""
+        return str(Path(data_root) / self.name) if data_root is not None else f"DIR/{self.name}"
+
     def data_dir(self, data_root: Path | None, *, hint: str) -> Path:
         """`<data_root>/<suite name>/`, or a DataError naming the expected path and `hint`
         (what to download and how)."""

@@ -136,8 +136,7 @@ class HoliSafeSuite(Suite):
 
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
         self.check_subset(subset)
-        target = f"{Path(data_root) / self.name}" if data_root is not None else f"DIR/{self.name}"
-        hint = _download_hint(target)
+        hint = _download_hint(self.expected_folder(data_root))
         root = self.data_dir(data_root, hint=hint)
         data_file = require_file(root / DATA_FILE, hint=hint)
         images_root = root / IMAGES_DIR

@@ -74,8 +74,7 @@ class MisSuite(Suite):
 
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
         self.check_subset(subset)
-        target = f"{Path(data_root) / self.name}" if data_root is not None else f"DIR/{self.name}"
-        hint = _download_hint(target)
+        hint = _download_hint(self.expected_folder(data_root))
         root = self.data_dir(data_root, hint=hint)
         items: list[SafetyItem] = []
         for split in (subset,) if subset else MIS_SPLITS:
