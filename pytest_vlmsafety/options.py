@@ -206,12 +206,23 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         max_regression=_rate("--max-regression", text("--max-regression") or "0"),
         cache_dir=_cache_dir(text("--vlm-cache")),
         download=bool(lookup(specs["--safety-download"])),
-        vlm_base_url=text("--vlm-base-url"),
+        vlm_base_url=_base_url(text("--vlm-base-url")),
         vlm_concurrency=_positive_int("--vlm-concurrency", text("--vlm-concurrency") or str(DEFAULT_CONCURRENCY)),
         vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", text("--vlm-tensor-parallel") or "1"),
         judge_model=judge_model,
         judge_prompts=judge_prompts,
     )
+
+
+def _base_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    from .backends.openai_api import resolve_base_url
+
+    try:
+        return resolve_base_url(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"--vlm-base-url={raw!r}: {exc}") from None
 
 
 def _check_llm_judge(judge: str, judge_model: str | None, judge_prompts: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from .aliases import MODEL_ALIASES
 from .base import Backend, Generation, GenerationRequest
 
 if TYPE_CHECKING:
+    from ..cache import Cache, ModelFingerprint
     from ..options import RunOptions
 
 TINY_RANDOM = "tiny-random"
@@ -24,40 +25,90 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A parsed `--vlm` value. `kind` is hf, tiny or replay; `target` the hub id, folder or file."""
+    """A parsed `--vlm` value. `kind` is hf, tiny, replay, vllm or openai; `target` the hub id,
+    folder or file (vllm: also tiny-random; openai: the served model's name). `base_url` is the
+    server named in an `openai:MODEL@URL` spec."""
 
     raw: str
     kind: str
     target: str
+    base_url: str | None = None
 
     @property
     def is_noise(self) -> bool:
-        return self.kind == "tiny"
+        return self.kind == "tiny" or (self.kind == "vllm" and self.target == TINY_RANDOM)
 
 
 def accepted_forms() -> str:
     return (
         f"an alias ({', '.join(MODEL_ALIASES)}), a hub id like org/name, a local model folder, "
-        f"{TINY_RANDOM}, or replay:FILE"
+        f"{TINY_RANDOM}, replay:FILE, vllm:MODEL (any of the model forms, run by vLLM in-process), "
+        "or openai:NAME[@URL] (a model served by an OpenAI-compatible server)"
     )
 
 
-def parse_backend_spec(raw: str) -> BackendSpec:
+def parse_backend_spec(raw: str, option: str = "--vlm") -> BackendSpec:
+    """`option` names the flag in messages (`--judge-model` takes the same forms)."""
     value = raw.strip()
     if value == TINY_RANDOM:
         return BackendSpec(raw, "tiny", TINY_RANDOM)
     if value.startswith("replay:"):
         path = Path(value.removeprefix("replay:")).expanduser()
         if not path.is_file():
-            raise ConfigError(f"--vlm={raw}: replay file {path} not found")
+            raise ConfigError(f"{option}={raw}: replay file {path} not found")
         return BackendSpec(raw, "replay", str(path))
+    if value.startswith("vllm:"):
+        return BackendSpec(raw, "vllm", _vllm_target(raw, value.removeprefix("vllm:").strip(), option))
+    if value.startswith("openai:"):
+        model, base_url = _split_server_spec(raw, value.removeprefix("openai:").strip(), option)
+        return BackendSpec(raw, "openai", model, base_url)
+    target = _model_target(value)
+    if target is None:
+        raise ConfigError(f"{option}={raw}: unknown model; accepted: {accepted_forms()}")
+    return BackendSpec(raw, "hf", target)
+
+
+def _model_target(value: str) -> str | None:
+    """An alias, local folder or hub id as the name to load; None when it is none of them."""
     if value in MODEL_ALIASES:
-        return BackendSpec(raw, "hf", MODEL_ALIASES[value])
-    if Path(value).expanduser().is_dir():
-        return BackendSpec(raw, "hf", str(Path(value).expanduser().resolve()))
+        return MODEL_ALIASES[value]
+    if value and Path(value).expanduser().is_dir():
+        return str(Path(value).expanduser().resolve())
     if _HUB_ID.match(value):
-        return BackendSpec(raw, "hf", value)
-    raise ConfigError(f"--vlm={raw}: unknown model; accepted: {accepted_forms()}")
+        return value
+    return None
+
+
+def _vllm_target(raw: str, model: str, option: str) -> str:
+    if model == TINY_RANDOM:
+        return TINY_RANDOM
+    target = _model_target(model)
+    if target is None:
+        raise ConfigError(
+            f"{option}={raw}: unknown model after 'vllm:'; give an alias ({', '.join(MODEL_ALIASES)}), a hub id "
+            f"like org/name, a local model folder or {TINY_RANDOM}"
+        )
+    return target
+
+
+def _split_server_spec(raw: str, value: str, option: str) -> tuple[str, str | None]:
+    """`NAME` or `NAME@http(s)://host:port/v1` -> (name, base URL or None)."""
+    model, base_url = value, None
+    for scheme in ("@http://", "@https://"):
+        if scheme in value:
+            model, _, rest = value.rpartition(scheme)
+            base_url = scheme[1:] + rest
+            break
+    if not model:
+        raise ConfigError(
+            f"{option}={raw}: give the served model's name after 'openai:', e.g. openai:gpt-4o-mini or "
+            "openai:Qwen/Qwen2-VL-7B-Instruct@http://127.0.0.1:8000/v1"
+        )
+    if base_url is not None:
+        from .openai_api import resolve_base_url
+
+        base_url = resolve_base_url(base_url)
+    return model, base_url
 
 
 _loaded: dict[tuple, Backend] = {}
@@ -65,9 +116,34 @@ _loaded: dict[tuple, Backend] = {}
 
 def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
     """The backend for `spec`, loaded at most once per process."""
-    key = (spec, options.dtype, options.device, options.revision, options.trust_remote_code)
+    key = (
+        spec, options.dtype, options.device, options.revision, options.trust_remote_code,
+        options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel,
+    )
     if key not in _loaded:
-        if spec.kind == "replay":
+        if spec.kind == "openai":
+            from .openai_api import OpenAIBackend, resolve_base_url
+
+            _loaded[key] = OpenAIBackend(
+                spec.target,
+                spec=spec.raw,
+                base_url=resolve_base_url(spec.base_url or options.vlm_base_url),
+                concurrency=options.vlm_concurrency,
+            )
+        elif spec.kind == "vllm":
+            from .vllm_engine import VllmBackend, tiny_model_for_vllm
+
+            target = str(tiny_model_for_vllm()) if spec.target == TINY_RANDOM else spec.target
+            _loaded[key] = VllmBackend(
+                target,
+                spec=spec.raw,
+                revision=options.revision,
+                dtype=options.dtype,
+                tensor_parallel=options.vlm_tensor_parallel,
+                trust_remote_code=options.trust_remote_code,
+                noise=spec.is_noise,
+            )
+        elif spec.kind == "replay":
             from .replay import ReplayBackend
 
             _loaded[key] = ReplayBackend(Path(spec.target))
@@ -91,6 +167,33 @@ def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
     return _loaded[key]
 
 
+def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> tuple["ModelFingerprint", dict]:
+    """(model fingerprint, generation parameters) that key this backend's generations in the
+    cache. A served model is its name at its server's URL (never the API key); a local model
+    its weights; each backend kind keys apart, since their outputs need not agree bit for bit."""
+    from ..cache import ModelFingerprint, fingerprint_model
+
+    if spec.kind == "openai":
+        from .openai_api import resolve_base_url, server_fingerprint
+
+        url = resolve_base_url(spec.base_url or options.vlm_base_url)
+        return ModelFingerprint(server_fingerprint(spec.target, url)), {"backend": "openai", "do_sample": False, "seed": 0}
+    from .hf import choose_device
+
+    target = spec.target
+    if spec.kind == "tiny":
+        from .tiny import build_tiny_model
+
+        target = str(build_tiny_model())
+    elif spec.kind == "vllm" and spec.target == TINY_RANDOM:
+        from .vllm_engine import tiny_model_for_vllm
+
+        target = str(tiny_model_for_vllm())
+    fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
+    device_type = choose_device(options.device).split(":")[0]
+    return fingerprint, {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
+
+
 __all__ = [
     "Backend",
     "BackendSpec",
@@ -100,4 +203,5 @@ __all__ = [
     "TINY_RANDOM",
     "load_backend",
     "parse_backend_spec",
+    "store_identity",
 ]

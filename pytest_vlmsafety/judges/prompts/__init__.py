@@ -1,0 +1,107 @@
+"""The LLM judge's prompts: one text file per label scheme, and `--judge-prompt` overrides.
+
+A template is plain text with placeholders in braces, filled from the item and the response:
+  {query}     what the model was asked: the item's prompt; for VSCBench text-centric items the
+              original text query (`prompt_origin`), which the official judge is always shown;
+  {response}  the model's response (required in every template);
+  {expected}  "safe" or "unsafe": the item's expected behaviour (HoliSafe's judge is told it);
+  {options}   the options of a multiple-choice item ("A: ...\\nB: ..."), else empty;
+  {category}  the item's category.
+Other braces are left as they are, so a template can show a JSON example; a brace pair holding
+a bare lower-case word that is not a placeholder (`{question}`) is refused, since it is almost
+certainly a placeholder meant for another tool.
+
+Which images the judge sees is part of the scheme, not of the template: HoliSafe's judge sees
+the item's image and MIS's judge both images, as their official judges do; the others read
+text only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ...errors import ConfigError
+
+SCHEMES: tuple[str, ...] = ("vscbench", "holisafe", "mis", "choice", "safe_unsafe", "refusal")
+PLACEHOLDERS: tuple[str, ...] = ("query", "response", "expected", "options", "category")
+ALL_SCHEMES = "*"
+
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+_WORD_IN_BRACES = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A template's text and where it came from (a file path, or `builtin:<scheme>`)."""
+
+    text: str
+    source: str
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """One pass over the template: a response that itself contains "{query}" stays as it is."""
+        return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), self.text)
+
+
+def check_template(text: str, where: str) -> None:
+    if "{response}" not in text:
+        raise ConfigError(f"{where}: the judge prompt has no {{response}} placeholder; the judge would not see the response")
+    unknown = sorted({name for name in _WORD_IN_BRACES.findall(text) if name not in PLACEHOLDERS})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown placeholder(s) {', '.join('{' + name + '}' for name in unknown)}; accepted: "
+            f"{', '.join('{' + name + '}' for name in PLACEHOLDERS)}"
+        )
+
+
+def builtin_template(scheme: str) -> PromptTemplate:
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown judge scheme {scheme!r}; accepted: {', '.join(SCHEMES)}")
+    text = (files(__name__) / f"{scheme}.txt").read_text(encoding="utf-8")
+    return PromptTemplate(text, f"builtin:{scheme}")
+
+
+def read_prompt_overrides(values: Sequence[str]) -> dict[str, PromptTemplate]:
+    """`--judge-prompt` values (`SCHEME=FILE` or `FILE` for every scheme) as scheme -> template;
+    `*` holds the one for every scheme. A later value for the same scheme wins."""
+    overrides: dict[str, PromptTemplate] = {}
+    for value in values:
+        scheme, _, path_text = value.partition("=")
+        if scheme not in SCHEMES:
+            scheme, path_text = ALL_SCHEMES, value
+        path = Path(path_text).expanduser()
+        where = f"--judge-prompt {value}"
+        if not path.is_file():
+            raise ConfigError(
+                f"{where}: no such file {path}; give FILE or SCHEME=FILE with SCHEME one of {', '.join(SCHEMES)}"
+            )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read {path} as UTF-8 text ({exc})") from None
+        check_template(text, where)
+        overrides[scheme] = PromptTemplate(text, str(path))
+    return overrides
+
+
+def templates_for(overrides: Mapping[str, PromptTemplate]) -> dict[str, PromptTemplate]:
+    """The template of every scheme: the user's for that scheme, else the user's for all
+    schemes, else ours."""
+    return {
+        scheme: overrides.get(scheme) or overrides.get(ALL_SCHEMES) or builtin_template(scheme)
+        for scheme in SCHEMES
+    }
+
+
+__all__ = [
+    "PLACEHOLDERS",
+    "SCHEMES",
+    "PromptTemplate",
+    "builtin_template",
+    "check_template",
+    "read_prompt_overrides",
+    "templates_for",
+]
