@@ -65,6 +65,8 @@ class Engine:
     backend_spec: BackendSpec
     suites: Mapping[str, Suite]
     progress_factory: ProgressFactory | None = None
+    # Where relative paths of the run resolve (the LLM judge's cache and prompt files).
+    base_dir: Path | None = None
     # Opened on first use: fingerprinting a local model folder reads its weights once.
     store_factory: Callable[[], GenerationStore | None] | None = None
     stats: RunStats = field(default_factory=RunStats)
@@ -172,6 +174,17 @@ class Engine:
     def judge_name(self, item: SafetyItem) -> str:
         return self.suites[item.suite].judge_name_for(item, self.options.judge)
 
+    def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list:
+        judge = get_judge(name, self.options, self.base_dir)
+        if name != "llm":
+            return judge.judge(items, responses)
+        from .judges.llm import judge_with_second_opinion
+
+        # The suite's own rule judge gives a second opinion, for the agreement (Cohen's kappa).
+        return judge_with_second_opinion(
+            judge, items, responses, lambda item: self.suites[item.suite].judge_name_for(item, "auto")
+        )
+
     def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:
         started = time.perf_counter()
         by_judge: dict[str, list[int]] = defaultdict(list)
@@ -184,7 +197,7 @@ class Engine:
             group = [items[i] for i in indices]
             responses = [generations[i][0].text or "" for i in indices]
             try:
-                verdicts = get_judge(name).judge(group, responses)
+                verdicts = self._verdicts(name, group, responses)
             except Exception as exc:  # noqa: BLE001 - a judge failure costs its items, not the run
                 for item, response in zip(group, responses):
                     self.records[item_key(item)] = record_for(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .items import Record
+from .judges.agreement import agreement_from_records
 from .metrics import GateResult, Thresholds, calibration, evaluate_gate, group_by, outcome_counts, pair_summary
 from .suites import Suite
 
@@ -35,6 +36,7 @@ def suite_summary(suite: Suite | None, records: Sequence[Record], thresholds: Th
         },
         "official": official,
         "pairs": pair_summary(records),
+        "judge_agreement": agreement.to_dict() if (agreement := agreement_from_records(records)) else None,
         "gate": gate_dict(gate),
     }
 

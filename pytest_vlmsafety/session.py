@@ -71,18 +71,11 @@ def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) ->
     Replayed responses are not cached: reading them again is as cheap as the cache."""
     if options.cache_dir is None or spec.kind == "replay":
         return None
-    from .cache import Cache, GenerationStore, fingerprint_model
-    from .devices import probable_device_type
+    from .backends import store_identity
+    from .cache import Cache, GenerationStore
 
     cache = Cache(config.invocation_params.dir / options.cache_dir)
-    target = spec.target
-    if spec.kind == "tiny":
-        from .backends.tiny import build_tiny_model
-
-        target = str(build_tiny_model())
-    fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
-    device_type = probable_device_type(options.device)
-    params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
+    fingerprint, params = store_identity(spec, options, cache)
     return GenerationStore(cache, fingerprint, params)
 
 
@@ -178,6 +171,7 @@ class SafetySession:
             self.suites,
             progress_factory=None if self.is_worker else lambda label, total: TerminalProgress(config, label, total),
             store_factory=lambda: open_store(config, options, backend_spec),
+            base_dir=config.invocation_params.dir,
         )
         self.shards: dict[str, list[SafetyItem]] = {}
         self.received: dict[str, dict[str, Any]] = {}
@@ -344,7 +338,7 @@ class SafetySession:
         model = next((s["model"] for s in summaries if s["model"]), None) or {
             "spec": self.backend_spec.raw,
             "id": self.backend_spec.target,
-            "backend": "replay" if self.backend_spec.kind == "replay" else "hf",
+            "backend": "hf" if self.backend_spec.kind == "tiny" else self.backend_spec.kind,
             "noise": self.backend_spec.is_noise,
         }
         finished = datetime.now(timezone.utc)
@@ -363,6 +357,7 @@ class SafetySession:
             "sample": self.options.sample,
             "suites": [selection.label for selection, _ in self.loaded],
             "judge": self.options.judge,
+            "judge_model": self.options.judge_model,
             "gate": {
                 "mode": self.options.gate,
                 "on": self.options.gate_on,

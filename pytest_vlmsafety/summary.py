@@ -51,6 +51,14 @@ def official_lines(suites: Mapping[str, Mapping[str, Any]]) -> list[str]:
         metrics = list(flatten_metrics(summary.get("official") or {}))
         if metrics:
             lines.append(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics))
+        agreement = summary.get("judge_agreement")
+        if agreement:
+            kappa = agreement.get("kappa")
+            lines.append(
+                f"{name} judge agreement ({agreement['first_judge']} vs {agreement['second_judge']}): "
+                f"{agreement['items']} items, kappa {'undefined' if kappa is None else f'{kappa:.3f}'}, "
+                f"{len(agreement.get('disagreements') or [])} disagreements"
+            )
         pairs = summary.get("pairs") or {}
         if pairs.get("total"):
             lines.append(

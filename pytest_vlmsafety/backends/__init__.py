@@ -178,7 +178,7 @@ def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> 
 
         url = resolve_base_url(spec.base_url or options.vlm_base_url)
         return ModelFingerprint(server_fingerprint(spec.target, url)), {"backend": "openai", "do_sample": False, "seed": 0}
-    from .hf import choose_device
+    from ..devices import probable_device_type
 
     target = spec.target
     if spec.kind == "tiny":
@@ -190,7 +190,7 @@ def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> 
 
         target = str(tiny_model_for_vllm())
     fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
-    device_type = choose_device(options.device).split(":")[0]
+    device_type = probable_device_type(options.device)
     return fingerprint, {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
 
 

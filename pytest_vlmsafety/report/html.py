@@ -275,6 +275,8 @@ class SuiteSummary:
     rows: tuple[CalibrationRow, ...]
     official: OfficialTable | None
     pairs: Mapping[str, int]
+    # Two judges on the same responses (an LLM judge and the suite's rule): kappa, disagreements.
+    agreement: Mapping[str, Any] | None = None
 
 
 def build_context(results: Mapping[str, Any], *, max_thumbnails: int, thumb_px: int) -> dict[str, Any]:
@@ -533,6 +535,7 @@ def _suite_summary(name: str, data: Mapping[str, Any], thresholds: Mapping[str, 
         rows=tuple(rows),
         official=official_table(_mapping(data.get("official"))),
         pairs=_with_defaults(data.get("pairs"), PAIR_DEFAULTS),
+        agreement=_mapping(data.get("judge_agreement")) or None,
     )
 
 
