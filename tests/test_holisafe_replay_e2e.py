@@ -4,7 +4,6 @@ evaluation, item for item and metric for metric."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -7,7 +7,6 @@ the real judge models are tested against a vLLM server in test_llm_judge.py."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

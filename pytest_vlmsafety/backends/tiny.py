@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 # Bump when the architecture or corpus changes: it names the cache folder.
 TINY_MODEL_VERSION = 1
@@ -48,15 +49,19 @@ def cache_home() -> Path:
 
 
 def build_tiny_model(target: Path | None = None) -> Path:
-    """Build (once) and return the folder of the tiny model. Safe when several processes race:
-    each builds in a temporary folder and the first rename wins."""
-    target = target or cache_home() / f"tiny-random-v{TINY_MODEL_VERSION}"
+    """Build (once) and return the folder of the tiny model."""
+    return build_model_folder_once(target or cache_home() / f"tiny-random-v{TINY_MODEL_VERSION}", _write_tiny_model)
+
+
+def build_model_folder_once(target: Path, write: Callable[[Path], None]) -> Path:
+    """`target`, written by `write` unless it already holds a model. Safe when several processes
+    race: each writes a scratch folder beside it and the first rename wins."""
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
-        _write_tiny_model(scratch)
+        write(scratch)
         try:
             os.rename(scratch, target)
         except OSError:

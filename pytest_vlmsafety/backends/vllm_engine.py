@@ -13,9 +13,7 @@ vLLM is imported only when this backend loads, so the plugin works without it.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -237,26 +235,17 @@ def vllm_compatible_copy(folder: Path, target: Path | None = None) -> Path:
     each builds in a scratch folder and the first rename wins."""
     from safetensors.torch import load_file, save_file
 
-    target = target or folder.with_name(folder.name + "-vllm")
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".vllm-copy-", dir=target.parent))
-    try:
+    from .tiny import build_model_folder_once
+
+    def write(scratch: Path) -> None:
         for path in folder.iterdir():
             if path.is_file() and path.suffix != ".safetensors":
                 shutil.copy2(path, scratch / path.name)
         for weights in folder.glob("*.safetensors"):
             tensors = load_file(weights)
             save_file({_legacy_vision_name(k): v for k, v in tensors.items()}, scratch / weights.name, {"format": "pt"})
-        try:
-            os.rename(scratch, target)
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+
+    return build_model_folder_once(target or folder.with_name(folder.name + "-vllm"), write)
 
 
 def _legacy_vision_name(name: str) -> str:
