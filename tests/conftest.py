@@ -19,9 +19,9 @@ def vlmsafety_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(vlmsafety_home: Path) -> Path:
-    from pytest_vlmsafety.backends.tiny import build_tiny_model
+    from pytest_vlmsafety.backends.tiny import TINY_MODEL_VERSION, build_tiny_model
 
-    return build_tiny_model(vlmsafety_home / "tiny-random-v1")
+    return build_tiny_model(vlmsafety_home / f"tiny-random-v{TINY_MODEL_VERSION}")
 
 
 @pytest.fixture
