@@ -7,6 +7,7 @@ on the workers' reports and aggregates them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,11 +113,14 @@ class TerminalProgress:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         return f"vlmsafety: {self.label}: {self.done}/{self.total} items, {self.done / elapsed:.1f} items/s"
 
+    def _uncaptured(self) -> Any:
+        """The terminal itself: generation runs inside an item's setup, under output capture."""
+        return self.capture.global_and_fixture_disabled() if self.capture else contextlib.nullcontext()
+
     def _emit(self, text: str, *, final: bool) -> None:
         if self.reporter is None:
             return
-        writer = self.capture.global_and_fixture_disabled() if self.capture else _nullcontext()
-        with writer:
+        with self._uncaptured():
             if self.interactive:
                 self.reporter.rewrite(text, bold=final)
                 if final:
@@ -126,7 +130,7 @@ class TerminalProgress:
 
     def advance(self, count: int) -> None:
         if self.done == 0 and self.interactive and self.reporter is not None:
-            with self.capture.global_and_fixture_disabled() if self.capture else _nullcontext():
+            with self._uncaptured():
                 self.reporter.write("\n")
         self.done += count
         now = time.perf_counter()
@@ -136,14 +140,6 @@ class TerminalProgress:
 
     def close(self) -> None:
         self._emit(self._line(), final=True)
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class SafetySession:
