@@ -131,11 +131,10 @@ def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
                 concurrency=options.vlm_concurrency,
             )
         elif spec.kind == "vllm":
-            from .vllm_engine import VllmBackend, tiny_model_for_vllm
+            from .vllm_engine import VllmBackend
 
-            target = str(tiny_model_for_vllm()) if spec.target == TINY_RANDOM else spec.target
             _loaded[key] = VllmBackend(
-                target,
+                model_location(spec),
                 spec=spec.raw,
                 revision=options.revision,
                 dtype=options.dtype,
@@ -150,13 +149,8 @@ def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
         else:
             from .hf import HuggingFaceBackend
 
-            target = spec.target
-            if spec.kind == "tiny":
-                from .tiny import build_tiny_model
-
-                target = str(build_tiny_model())
             _loaded[key] = HuggingFaceBackend(
-                target,
+                model_location(spec),
                 spec=spec.raw,
                 revision=options.revision,
                 dtype=options.dtype,
@@ -165,6 +159,20 @@ def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
                 noise=spec.is_noise,
             )
     return _loaded[key]
+
+
+def model_location(spec: BackendSpec) -> str:
+    """The hub id or folder a local backend loads; `tiny-random` is built on first use (in
+    vLLM's weight layout for `vllm:tiny-random`)."""
+    if spec.kind == "tiny":
+        from .tiny import build_tiny_model
+
+        return str(build_tiny_model())
+    if spec.kind == "vllm" and spec.target == TINY_RANDOM:
+        from .vllm_engine import tiny_model_for_vllm
+
+        return str(tiny_model_for_vllm())
+    return spec.target
 
 
 def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> tuple["ModelFingerprint", dict]:
@@ -180,16 +188,7 @@ def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> 
         return ModelFingerprint(server_fingerprint(spec.target, url)), {"backend": "openai", "do_sample": False, "seed": 0}
     from ..devices import probable_device_type
 
-    target = spec.target
-    if spec.kind == "tiny":
-        from .tiny import build_tiny_model
-
-        target = str(build_tiny_model())
-    elif spec.kind == "vllm" and spec.target == TINY_RANDOM:
-        from .vllm_engine import tiny_model_for_vllm
-
-        target = str(tiny_model_for_vllm())
-    fingerprint = fingerprint_model(cache, spec.kind, target, options.revision)
+    fingerprint = fingerprint_model(cache, spec.kind, model_location(spec), options.revision)
     device_type = probable_device_type(options.device)
     return fingerprint, {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
 
