@@ -42,13 +42,13 @@ from typing import Any, Mapping, Sequence
 
 from .. import __version__
 from ..errors import ConfigError, ItemError, VlmSafetyError
+from ..options import DEFAULT_CONCURRENCY
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
 from .messages import openai_messages
 
 log = logging.getLogger("pytest_vlmsafety")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_CONCURRENCY = 8
 API_KEY_VARIABLES: tuple[str, ...] = ("VLMSAFETY_API_KEY", "OPENAI_API_KEY")
 JUDGE_API_KEY_VARIABLES: tuple[str, ...] = ("VLMSAFETY_JUDGE_API_KEY", *API_KEY_VARIABLES)
 BASE_URL_VARIABLE = "OPENAI_BASE_URL"
