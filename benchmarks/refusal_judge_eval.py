@@ -36,12 +36,13 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_vlmsafety import __version__
 from pytest_vlmsafety.errors import DataError
 from pytest_vlmsafety.items import COMPLIED, REFUSED
 from pytest_vlmsafety.judges.refusal import decide
+from pytest_vlmsafety.suites.base import read_jsonl
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data" / "refusal_labelled.jsonl"
@@ -93,10 +94,8 @@ def load_labelled(path: Path) -> list[LabelledResponse]:
         raise DataError(f"labelled responses file {path} not found; pass --data with the JSONL to score")
     rows: list[LabelledResponse] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        rows.append(_parse_row(line, f"{path}:{number}"))
+    for number, raw in read_jsonl(path):
+        rows.append(_parse_row(raw, f"{path}:{number}"))
         if rows[-1].id in seen:
             raise DataError(f"{path}:{number}: duplicate id {rows[-1].id!r}; ids must be unique")
         seen.add(rows[-1].id)
@@ -105,13 +104,7 @@ def load_labelled(path: Path) -> list[LabelledResponse]:
     return rows
 
 
-def _parse_row(line: str, where: str) -> LabelledResponse:
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{where}: not valid JSON ({error.msg}); each line must be one JSON object") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+def _parse_row(raw: Mapping[str, Any], where: str) -> LabelledResponse:
     fields = {}
     for name in ("id", "style", "response", "label"):
         value = raw.get(name)

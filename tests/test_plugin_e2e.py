@@ -138,7 +138,8 @@ def test_tiny_random_sample_suite_end_to_end(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*WARNING: the model is tiny-random*noise*", "*suite / category*items*undersafety*", "sample *"])
     assert result.ret == (0 if data["gate"]["passed"] else 1)
     nodeids = {i["nodeid"] for i in data["items"]}
-    assert "sample::weapons::knife-01-unsafe" in nodeids or any(n.startswith("sample::") for n in nodeids)
+    assert "sample::weapons::knife-01-unsafe" in nodeids
+    assert all(n == f"sample::{i['category']}::{i['id']}" for n, i in zip((i["nodeid"] for i in data["items"]), data["items"]))
 
 
 def test_safety_sample_is_stratified(pytester: pytest.Pytester) -> None:
