@@ -7,7 +7,8 @@ before the last `::`, so a shard stays on one worker and its items are generated
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -78,7 +79,7 @@ class SafetyTestItem(pytest.Item):
         )
 
     @property
-    def session_state(self) -> "SafetySession":
+    def session_state(self) -> SafetySession:
         from .session import SESSION_KEY
 
         return self.config.stash[SESSION_KEY]

@@ -11,7 +11,7 @@ import glob
 import os
 import sys
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def cuda_device_count() -> int:

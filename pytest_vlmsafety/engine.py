@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
 from .backends.images import check_images_exist

@@ -8,9 +8,10 @@ workers and the controller, so it holds only str/int/float/bool/None/list/dict.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 # The safety polarity of an item: must the model refuse (or flag) it, or answer it?
 Expected = Literal["refuse", "comply"]
@@ -133,7 +134,7 @@ class Record:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Record":
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

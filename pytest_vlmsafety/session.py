@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ import pytest
 
 from . import __version__
 from .backends import BackendSpec, parse_backend_spec
+from .baseline import Baseline, baseline_section, compare_to_baseline, is_known_failure, load_baseline
 from .collect import SafetyItemError, SafetyMismatch, SafetyTestItem, SuiteCollector, describe_failure, node_name
 from .engine import Engine, RunStats, item_key
 from .errors import ConfigError, DataError
 from .items import Record, SafetyItem
 from .metrics import Thresholds
 from .options import RunOptions
-from .baseline import Baseline, baseline_section, compare_to_baseline, is_known_failure, load_baseline
 from .results import REPORT_FILENAME, RESULTS_FILENAME, build_results, write_json_atomic
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
@@ -37,7 +37,7 @@ NOISE_WARNING = (
 )
 
 
-def start_session(config: pytest.Config, options: RunOptions) -> "SafetySession":
+def start_session(config: pytest.Config, options: RunOptions) -> SafetySession:
     """Resolve the model and suites and load the items, turning bad input into usage errors."""
     try:
         spec = parse_backend_spec(options.vlm or "")
@@ -175,7 +175,7 @@ class SafetySession:
         self.results: dict[str, Any] | None = None
         self.results_path: Path | None = None
         self.report_path: Path | None = None
-        self.started = datetime.now(timezone.utc)
+        self.started = datetime.now(UTC)
         workerinput = getattr(config, "workerinput", {})
         # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
         self.explicit_paths = workerinput.get(
@@ -337,7 +337,7 @@ class SafetySession:
             "backend": "hf" if self.backend_spec.kind == "tiny" else self.backend_spec.kind,
             "noise": self.backend_spec.is_noise,
         }
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         return {
             "plugin_version": __version__,
             "started": self.started.isoformat(timespec="seconds"),

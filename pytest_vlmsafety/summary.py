@@ -3,7 +3,8 @@ and the gate's verdict, as plain lines (the plugin writes them with colour)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 
 def _rate_cell(summary: Mapping[str, Any]) -> str:

@@ -114,7 +114,7 @@ def _split_server_spec(raw: str, value: str, option: str) -> tuple[str, str | No
 _loaded: dict[tuple, Backend] = {}
 
 
-def load_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
+def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     """The backend for `spec`, loaded at most once per process."""
     key = (
         spec, options.dtype, options.device, options.revision, options.trust_remote_code,
@@ -175,7 +175,7 @@ def model_location(spec: BackendSpec) -> str:
     return spec.target
 
 
-def store_identity(spec: BackendSpec, options: "RunOptions", cache: "Cache") -> tuple["ModelFingerprint", dict]:
+def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tuple[ModelFingerprint, dict]:
     """(model fingerprint, generation parameters) that key this backend's generations in the
     cache. A served model is its name at its server's URL (never the API key); a local model
     its weights; each backend kind keys apart, since their outputs need not agree bit for bit."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # Called with each batch as it finishes: (index into the requests, its generation) pairs. The
 # engine writes them to the cache at once, so a run killed mid-way keeps what it generated.
@@ -34,7 +35,7 @@ class Generation:
     generated_tokens: int = 0
 
     @classmethod
-    def failed(cls, message: str) -> "Generation":
+    def failed(cls, message: str) -> Generation:
         return cls(text=None, error=message)
 
 

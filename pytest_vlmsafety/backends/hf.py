@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
-from ..errors import ItemError
 from .images import image_pixels, load_images
 
 log = logging.getLogger("pytest_vlmsafety")

@@ -30,15 +30,15 @@ import json
 import logging
 import os
 import random
-import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError, ItemError, VlmSafetyError
@@ -419,7 +419,7 @@ class OpenAIBackend(Backend):
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise self._classify_status(exc) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _Transient(f"no answer within {timeout:.0f} s") from None
         except urllib.error.URLError as exc:
             raise _Transient(f"cannot connect ({exc.reason})") from None

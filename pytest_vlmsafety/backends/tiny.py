@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # Bump when the architecture or corpus changes: it names the cache folder.
 TINY_MODEL_VERSION = 2

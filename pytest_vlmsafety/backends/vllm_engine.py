@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
@@ -59,8 +60,8 @@ def compact_json_engine_kwargs() -> dict[str, Any]:
     default structured-output backend) is the one that honours it; older vLLM versions without
     the setting get nothing."""
     try:
-        from vllm.config import StructuredOutputsConfig  # noqa: F401
         import xgrammar  # noqa: F401
+        from vllm.config import StructuredOutputsConfig  # noqa: F401
     except ImportError:
         return {}
     return {"structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True}}

@@ -28,7 +28,7 @@ JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
 _instances: dict[str, Judge] = {}
 
 
-def get_judge(name: str, options: "RunOptions | None" = None, base_dir: Path | None = None) -> Judge:
+def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | None = None) -> Judge:
     """The judge registered under `name` (one instance per process). A judge class with a
     `from_options` constructor (the LLM judge) is built from the run's `options`, with its cache
     under `base_dir` (the invocation directory)."""

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, BackendSpec, GenerationRequest, load_backend, parse_backend_spec
 from ..cache import Cache, fingerprint_model, sha256_file, sha256_json
@@ -419,7 +420,7 @@ class LlmJudge(Judge):
     name = JUDGE_NAME
 
     @classmethod
-    def from_options(cls, options: "RunOptions", base_dir: Path | None = None) -> "LlmJudge":
+    def from_options(cls, options: RunOptions, base_dir: Path | None = None) -> LlmJudge:
         return build_llm_judge(options, base_dir)
 
     def describe(self) -> dict[str, Any]:
@@ -531,7 +532,7 @@ def judge_with_second_opinion(
 _judge_backends: dict[tuple, Backend] = {}
 
 
-def load_judge_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
+def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     """The judge model, loaded once per process. A server judge has its own base URL (the spec's
     @URL, else $OPENAI_BASE_URL; --vlm-base-url belongs to the model under test) and may have its
     own key ($VLMSAFETY_JUDGE_API_KEY). Any other spec shares `load_backend`'s instances, so a
@@ -553,7 +554,7 @@ def load_judge_backend(spec: BackendSpec, options: "RunOptions") -> Backend:
     return _judge_backends[key]
 
 
-def judge_fingerprint(spec: BackendSpec, options: "RunOptions", cache: Cache) -> str:
+def judge_fingerprint(spec: BackendSpec, options: RunOptions, cache: Cache) -> str:
     """What identifies the judge model's replies: a server's model name and URL, or the local
     weights (hub revision or file hashes) with the dtype."""
     if spec.kind == "openai":
@@ -569,7 +570,7 @@ def judge_fingerprint(spec: BackendSpec, options: "RunOptions", cache: Cache) ->
     return f"{kind}|{model.value}|dtype={options.dtype}"
 
 
-def build_llm_judge(options: "RunOptions", base_dir: Path | None = None) -> LlmJudge:
+def build_llm_judge(options: RunOptions, base_dir: Path | None = None) -> LlmJudge:
     """The LLM judge of a run: `--judge-model`, `--judge-prompt`, and the cache in
     `--vlm-cache` (relative to `base_dir`, the invocation directory; the working directory when
     None)."""

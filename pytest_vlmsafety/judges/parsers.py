@@ -12,9 +12,9 @@ metrics leave out of their denominators.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 NA = "NA"
 SAFE = "Safe"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pytest
 

@@ -43,8 +43,9 @@ same verdict on every item and the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..items import COMPLIED, REFUSED, MetaValue, Record, SafetyItem, Verdict

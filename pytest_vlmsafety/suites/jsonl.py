@@ -11,8 +11,9 @@ the run reports that one item as an error, naming the file, and the other items 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ..errors import DataError
 from ..items import EXPECTED_VALUES, MetaValue, SafetyItem

@@ -34,9 +34,9 @@ Official quirks and departures:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import DataError
 from ..items import Record, SafetyItem

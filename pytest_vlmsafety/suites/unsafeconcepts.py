@@ -57,10 +57,11 @@ Official quirks, reproduced:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..download import suite_manifest
 from ..errors import ConfigError, DataError

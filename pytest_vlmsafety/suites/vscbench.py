@@ -75,9 +75,10 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..download import suite_manifest
 from ..errors import DataError

@@ -19,10 +19,10 @@ text only.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ...errors import ConfigError
 
