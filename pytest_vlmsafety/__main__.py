@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .cache import CACHE_FILENAME, Cache
+from .options import DEFAULT_CACHE_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     cache = commands.add_parser("cache", help="the generation cache")
     cache.add_argument("action", choices=("info", "clear"))
-    cache.add_argument("--dir", type=Path, default=Path(".vlmsafety_cache"), help="cache folder (default: .vlmsafety_cache)")
+    cache.add_argument(
+        "--dir", type=Path, default=Path(DEFAULT_CACHE_DIR), help=f"cache folder (default: {DEFAULT_CACHE_DIR})"
+    )
     args = parser.parse_args(argv)
 
     if not (args.dir / CACHE_FILENAME).is_file():
@@ -26,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "clear":
             before = store.info()
             store.clear()
-            print(f"cleared {before['generations']} generations and {before['judgements']} judgements from {store.path}")
+            print(
+                f"cleared {before['generations']} generations and {before['judgements']} judgements from {store.path}"
+            )
         else:
             print(json.dumps(store.info(), indent=2))
     finally:

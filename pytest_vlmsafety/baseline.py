@@ -11,17 +11,22 @@ Pure functions and value types: no pytest, no I/O besides `load_baseline`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from .document import (
+    BaselineSection,
+    BaselineSuite,
+    FlipEntry,
+    RateChanges,
+    RateChangeSummary,
+    ResultsDocument,
+    RunFacts,
+)
 from .errors import ConfigError, DataError
-from .items import OUTCOMES
-
-RESULTS_SCHEMA = "pytest-vlmsafety/results/1"
+from .items import OUTCOMES, Record
 
 # Outcomes that say nothing about safety behaviour: the item is left out of a rate comparison
 # when either run has one of these for it.
@@ -37,7 +42,7 @@ class Baseline:
 
     path: Path
     outcomes: Mapping[tuple[str, str], str]
-    run: Mapping[str, Any] = field(default_factory=dict)
+    run: RunFacts = field(default_factory=RunFacts)
 
     def outcome(self, suite: str, item_id: str) -> str | None:
         """The item's outcome in the baseline, or None when the baseline did not run it."""
@@ -45,58 +50,39 @@ class Baseline:
 
     def describe(self) -> str:
         """A short label for messages and the report: file, model and date of the baseline."""
-        model = self.run.get("model") or {}
-        spec = model.get("spec") or model.get("id") or "unknown model"
-        started = self.run.get("started") or "unknown date"
-        return f"{self.path} ({spec}, {started})"
+        spec = self.run.model.spec or self.run.model.id or "unknown model"
+        return f"{self.path} ({spec}, {self.run.started or 'unknown date'})"
 
 
 def load_baseline(path: Path) -> Baseline:
     """Read an earlier results file; a DataError names the file and what is wrong with it."""
     path = Path(path)
-    data = _read_results_json(path)
-    schema = data.get("schema")
-    if schema != RESULTS_SCHEMA:
-        raise DataError(
-            f"baseline {path}: schema is {schema!r}, expected {RESULTS_SCHEMA!r}; "
-            "pass a vlmsafety-results.json written by this version of pytest-vlmsafety"
-        )
-    raw_items = data.get("items")
-    if not isinstance(raw_items, list):
-        raise DataError(f"baseline {path}: field 'items' must be a list of item results")
-    run = data.get("run")
-    return Baseline(path=path, outcomes=_index_outcomes(path, raw_items), run=run if isinstance(run, dict) else {})
-
-
-def _read_results_json(path: Path) -> dict[str, Any]:
     hint = "pass the vlmsafety-results.json of an earlier run"
     if not path.is_file():
         raise DataError(f"baseline file not found: {path}; {hint}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"baseline {path}: not UTF-8 text; {hint}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"baseline {path}: not valid JSON (line {exc.lineno}: {exc.msg}); {hint}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"baseline {path}: expected a JSON object at the top, got {type(data).__name__}; {hint}")
-    return data
+        document = ResultsDocument.read(path)
+    except DataError as exc:
+        message = str(exc).removeprefix(f"{path}: ")
+        if message.startswith("schema is"):
+            hint = "pass a vlmsafety-results.json written by this version of pytest-vlmsafety"
+        raise DataError(f"baseline {path}: {message}; {hint}") from None
+    return Baseline(path=path, outcomes=_index_outcomes(path, document.items), run=document.run)
 
 
-def _index_outcomes(path: Path, raw_items: list[Any]) -> dict[tuple[str, str], str]:
+def _index_outcomes(path: Path, items: Sequence[Record]) -> dict[tuple[str, str], str]:
     indexed: dict[tuple[str, str], str] = {}
-    for position, raw in enumerate(raw_items):
+    for position, item in enumerate(items):
         where = f"baseline {path}: items[{position}]"
-        if not isinstance(raw, dict):
-            raise DataError(f"{where}: expected an object, got {type(raw).__name__}")
-        suite, item_id, outcome = raw.get("suite"), raw.get("id"), raw.get("outcome")
-        if not isinstance(suite, str) or not isinstance(item_id, str):
+        if not item.suite or not item.id:
             raise DataError(f"{where}: fields 'suite' and 'id' must be strings")
-        if outcome not in OUTCOMES:
-            raise DataError(f"{where} ({suite}/{item_id}): outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
-        if (suite, item_id) in indexed:
-            raise DataError(f"{where}: item {item_id!r} of suite {suite!r} appears twice")
-        indexed[(suite, item_id)] = outcome
+        if item.outcome not in OUTCOMES:
+            raise DataError(
+                f"{where} ({item.suite}/{item.id}): outcome {item.outcome!r} is not one of {', '.join(OUTCOMES)}"
+            )
+        if (item.suite, item.id) in indexed:
+            raise DataError(f"{where}: item {item.id!r} of suite {item.suite!r} appears twice")
+        indexed[(item.suite, item.id)] = item.outcome
     return indexed
 
 
@@ -113,7 +99,8 @@ def mcnemar_exact_p(fixed: int, broken: int) -> float:
         return 1.0
     tail = sum(math.comb(flips, k) for k in range(min(fixed, broken) + 1))
     # Exact integer arithmetic until the one division, so large counts lose no precision.
-    return min(1.0, 2 * tail / 2**flips)
+    outcomes: int = 2**flips
+    return min(1.0, 2 * tail / outcomes)
 
 
 @dataclass(frozen=True)
@@ -146,18 +133,18 @@ class RateChange:
     def p_value(self) -> float:
         return mcnemar_exact_p(self.fixed, self.broken)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "compared": self.compared,
-            "old_count": self.old_failures,
-            "new_count": self.new_failures,
-            "old_rate": self.old_rate,
-            "new_rate": self.new_rate,
-            "delta": self.delta,
-            "fixed": self.fixed,
-            "broken": self.broken,
-            "p_value": self.p_value,
-        }
+    def summary(self) -> RateChangeSummary:
+        return RateChangeSummary(
+            compared=self.compared,
+            old_count=self.old_failures,
+            new_count=self.new_failures,
+            old_rate=self.old_rate,
+            new_rate=self.new_rate,
+            delta=self.delta,
+            fixed=self.fixed,
+            broken=self.broken,
+            p_value=self.p_value,
+        )
 
 
 @dataclass(frozen=True)
@@ -168,8 +155,8 @@ class Flip:
     old: str
     new: str
 
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "old": self.old, "new": self.new}
+    def entry(self) -> FlipEntry:
+        return FlipEntry(id=self.id, old=self.old, new=self.new)
 
 
 @dataclass(frozen=True)
@@ -192,33 +179,33 @@ class SuiteComparison:
     def rate(self, name: str) -> RateChange:
         return {"undersafety": self.undersafety, "oversafety": self.oversafety}[name]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "paired": self.paired,
-            "new_items": self.new_items,
-            "rates": {"undersafety": self.undersafety.to_dict(), "oversafety": self.oversafety.to_dict()},
-            "newly_undersafe": [flip.to_dict() for flip in self.newly_undersafe],
-            "newly_oversafe": [flip.to_dict() for flip in self.newly_oversafe],
-            "newly_fixed": [flip.to_dict() for flip in self.newly_fixed],
-        }
+    def section(self) -> BaselineSuite:
+        return BaselineSuite(
+            paired=self.paired,
+            new_items=self.new_items,
+            rates=RateChanges(undersafety=self.undersafety.summary(), oversafety=self.oversafety.summary()),
+            newly_undersafe=[flip.entry() for flip in self.newly_undersafe],
+            newly_oversafe=[flip.entry() for flip in self.newly_oversafe],
+            newly_fixed=[flip.entry() for flip in self.newly_fixed],
+        )
 
 
-def compare_to_baseline(current_items: Sequence[Mapping[str, Any]], baseline: Baseline) -> dict[str, SuiteComparison]:
+def compare_to_baseline(current_items: Sequence[Record], baseline: Baseline) -> dict[str, SuiteComparison]:
     """Per suite of this run: flips and rate changes on the items the baseline also ran."""
-    by_suite: dict[str, list[Mapping[str, Any]]] = {}
+    by_suite: dict[str, list[Record]] = {}
     for item in current_items:
-        by_suite.setdefault(str(item["suite"]), []).append(item)
+        by_suite.setdefault(item.suite, []).append(item)
     return {suite: _compare_suite(suite, items, baseline) for suite, items in by_suite.items()}
 
 
-def _compare_suite(suite: str, items: Sequence[Mapping[str, Any]], baseline: Baseline) -> SuiteComparison:
-    pairs: list[tuple[Mapping[str, Any], str]] = []
+def _compare_suite(suite: str, items: Sequence[Record], baseline: Baseline) -> SuiteComparison:
+    pairs: list[tuple[Record, str]] = []
     for item in items:
-        old = baseline.outcome(suite, str(item["id"]))
+        old = baseline.outcome(suite, item.id)
         if old is not None:
             pairs.append((item, old))
     judged = [
-        (item, old) for item, old in pairs if old not in UNJUDGED_OUTCOMES and item["outcome"] not in UNJUDGED_OUTCOMES
+        (item, old) for item, old in pairs if old not in UNJUDGED_OUTCOMES and item.outcome not in UNJUDGED_OUTCOMES
     ]
     return SuiteComparison(
         suite=suite,
@@ -232,9 +219,9 @@ def _compare_suite(suite: str, items: Sequence[Mapping[str, Any]], baseline: Bas
     )
 
 
-def _rate_change(rate: str, judged: Sequence[tuple[Mapping[str, Any], str]]) -> RateChange:
+def _rate_change(rate: str, judged: Sequence[tuple[Record, str]]) -> RateChange:
     # The rate's denominator: items of the polarity that can fail this way.
-    relevant = [(item["outcome"], old) for item, old in judged if item.get("expected") == RATE_POLARITY[rate]]
+    relevant = [(item.outcome, old) for item, old in judged if item.expected == RATE_POLARITY[rate]]
     return RateChange(
         rate=rate,
         compared=len(relevant),
@@ -245,10 +232,8 @@ def _rate_change(rate: str, judged: Sequence[tuple[Mapping[str, Any], str]]) -> 
     )
 
 
-def _flips(judged: Sequence[tuple[Mapping[str, Any], str]], changed: Callable[[str, str], bool]) -> tuple[Flip, ...]:
-    return tuple(
-        Flip(str(item["id"]), old, str(item["outcome"])) for item, old in judged if changed(old, item["outcome"])
-    )
+def _flips(judged: Sequence[tuple[Record, str]], changed: Callable[[str, str], bool]) -> tuple[Flip, ...]:
+    return tuple(Flip(item.id, old, item.outcome) for item, old in judged if changed(old, item.outcome))
 
 
 def regressions(comparison: Mapping[str, SuiteComparison], max_regression: float, alpha: float = 0.05) -> list[str]:
@@ -294,25 +279,23 @@ def baseline_section(
     *,
     max_regression: float | None,
     alpha: float = 0.05,
-) -> dict[str, Any]:
-    """The `baseline` key of the results JSON, which the HTML report reads."""
+) -> BaselineSection:
+    """The `baseline` section of the results document, which the HTML report reads."""
     found = regressions(comparison, max_regression, alpha) if max_regression is not None else []
-    model = baseline.run.get("model") or {}
-    return {
-        "path": str(baseline.path),
-        "model": model.get("spec") or model.get("id"),
-        "started": baseline.run.get("started"),
-        "max_regression": max_regression,
-        "alpha": alpha,
-        "suites": {suite: suite_comparison.to_dict() for suite, suite_comparison in comparison.items()},
-        "regressions": found,
-    }
+    return BaselineSection(
+        path=str(baseline.path),
+        model=baseline.run.model.spec or baseline.run.model.id,
+        started=baseline.run.started,
+        max_regression=max_regression,
+        alpha=alpha,
+        suites={suite: suite_comparison.section() for suite, suite_comparison in comparison.items()},
+        regressions=found,
+    )
 
 
 __all__ = [
     "Baseline",
     "Flip",
-    "RESULTS_SCHEMA",
     "RateChange",
     "SuiteComparison",
     "baseline_section",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -188,6 +187,3 @@ class GenerationStore:
     def put_many(self, entries: Mapping[str, str]) -> None:
         self.cache.put_generations(entries)
 
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("VLMSAFETY_CACHE_DIR", ".vlmsafety_cache"))

@@ -8,16 +8,23 @@ before the last `::`, so a shard stays on one worker and its items are generated
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pytest
 
 from .items import Record, SafetyItem
 
-if TYPE_CHECKING:
-    from .session import SafetySession
 
-MARKER = "vlmsafety"
+class ItemRunning(Protocol):
+    """What a safety test needs from the side that runs items (runner.ItemRunner)."""
+
+    def record_for(self, test_item: SafetyTestItem) -> Record: ...
+
+    def check_outcome(self, test_item: SafetyTestItem, record: Record) -> None: ...
+
+
+# Where the process that runs items keeps its runner, for the items to find.
+ITEM_RUNNER_KEY = pytest.StashKey[ItemRunning]()
 
 
 def node_name(text: str) -> str:
@@ -79,13 +86,11 @@ class SafetyTestItem(pytest.Item):
         )
 
     @property
-    def session_state(self) -> SafetySession:
-        from .session import SESSION_KEY
-
-        return self.config.stash[SESSION_KEY]
+    def runner(self) -> ItemRunning:
+        return self.config.stash[ITEM_RUNNER_KEY]
 
     def record(self) -> Record:
-        return self.session_state.record_for(self)
+        return self.runner.record_for(self)
 
     def setup(self) -> None:
         record = self.record()
@@ -93,7 +98,7 @@ class SafetyTestItem(pytest.Item):
             raise SafetyItemError(record.error or "error")
 
     def runtest(self) -> None:
-        self.session_state.check_outcome(self, self.record())
+        self.runner.check_outcome(self, self.record())
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         # Our own outcomes carry their whole story in the message; a traceback through pytest's
@@ -103,7 +108,7 @@ class SafetyTestItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"{self.safety_item.suite}::{self.safety_item.id}"
+        return self.path, None, self.safety_item.key
 
 
 def describe_failure(record: Record, limit: int = 600) -> str:

@@ -12,8 +12,9 @@ from typing import Protocol
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
 from .backends.images import check_images_exist
+from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
-from .items import Record, SafetyItem, record_for
+from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
 from .options import RunOptions
 from .suites import Suite
@@ -43,24 +44,6 @@ class GenerationStore(Protocol):
 
 
 @dataclass
-class RunStats:
-    generations: int = 0
-    cache_hits: int = 0
-    generated_tokens: int = 0
-    model_load_s: float = 0.0
-    generation_s: float = 0.0
-    judge_s: float = 0.0
-    shards: int = 0
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
-
-
-def item_key(item: SafetyItem) -> str:
-    return f"{item.suite}::{item.id}"
-
-
-@dataclass
 class Engine:
     options: RunOptions
     backend_spec: BackendSpec
@@ -83,6 +66,12 @@ class Engine:
             self._store_opened = True
             self._store = self.store_factory() if self.store_factory else None
         return self._store
+
+    def model_info(self) -> ModelInfo | None:
+        """The loaded model's identity for the results, None when no model was loaded here."""
+        if self._backend is None:
+            return None
+        return parse_as(ModelInfo, self._backend.describe(), "model")
 
     def backend(self) -> Backend:
         """Load the model on first use (once per process). A failure is kept, so every later shard
@@ -108,7 +97,7 @@ class Engine:
 
     def run_shard(self, items: Sequence[SafetyItem], label: str) -> None:
         """Produce a record for every item of the shard; never raises for one item's failure."""
-        todo = [item for item in items if item_key(item) not in self.records]
+        todo = [item for item in items if item.key not in self.records]
         if not todo:
             return
         self.stats.shards += 1
@@ -119,7 +108,7 @@ class Engine:
                 # than the rest of the item; the model backend decodes and names a corrupt file.
                 check_images_exist(item.images)
             except ItemError as exc:
-                self.records[item_key(item)] = record_for(item, error=str(exc))
+                self.records[item.key] = record_for(item, error=str(exc))
             else:
                 runnable.append(item)
         if not runnable:
@@ -128,14 +117,15 @@ class Engine:
             generations = self._generate(runnable, label)
         except VlmSafetyError as exc:
             for item in runnable:
-                self.records[item_key(item)] = record_for(item, error=f"model unavailable: {exc}")
+                self.records[item.key] = record_for(item, error=f"model unavailable: {exc}")
             return
         self._judge(runnable, generations)
 
     def _generate(self, items: Sequence[SafetyItem], label: str) -> list[tuple[Generation, bool]]:
         """(generation, served from the store) per item."""
         requests = [
-            GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item)) for item in items
+            GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item))
+            for item in items
         ]
         store = self.store
         keys = [store.key(r.prompt, r.images, r.max_new_tokens) for r in requests] if store else []
@@ -168,14 +158,14 @@ class Engine:
                 if progress:
                     progress.close()
                 self.stats.generation_s += time.perf_counter() - started
-            for index, generation in zip(missing, fresh):
+            for index, generation in zip(missing, fresh, strict=True):
                 out[index] = (generation, False)
         return out
 
     def judge_name(self, item: SafetyItem) -> str:
         return self.suites[item.suite].judge_name_for(item, self.options.judge)
 
-    def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list:
+    def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
         judge = get_judge(name, self.options, self.base_dir)
         if name != "llm":
             return judge.judge(items, responses)
@@ -189,9 +179,9 @@ class Engine:
     def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:
         started = time.perf_counter()
         by_judge: dict[str, list[int]] = defaultdict(list)
-        for index, (item, (generation, _)) in enumerate(zip(items, generations)):
+        for index, (item, (generation, _)) in enumerate(zip(items, generations, strict=True)):
             if generation.text is None:
-                self.records[item_key(item)] = record_for(item, error=generation.error or "no response")
+                self.records[item.key] = record_for(item, error=generation.error or "no response")
             else:
                 by_judge[self.judge_name(item)].append(index)
         for name, indices in sorted(by_judge.items()):
@@ -200,13 +190,13 @@ class Engine:
             try:
                 verdicts = self._verdicts(name, group, responses)
             except Exception as exc:  # noqa: BLE001 - a judge failure costs its items, not the run
-                for item, response in zip(group, responses):
-                    self.records[item_key(item)] = record_for(
+                for item, response in zip(group, responses, strict=True):
+                    self.records[item.key] = record_for(
                         item, response=response, error=f"judge {name!r} failed: {type(exc).__name__}: {exc}"
                     )
                 continue
-            for i, item, response, verdict in zip(indices, group, responses, verdicts):
-                self.records[item_key(item)] = record_for(
+            for i, item, response, verdict in zip(indices, group, responses, verdicts, strict=True):
+                self.records[item.key] = record_for(
                     item, response=response, verdict=verdict, cached=generations[i][1]
                 )
         self.stats.judge_s += time.perf_counter() - started

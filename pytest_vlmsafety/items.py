@@ -64,6 +64,10 @@ class SafetyItem:
     meta: Mapping[str, MetaValue] = field(default_factory=dict)
     max_new_tokens: int | None = None
 
+    @property
+    def key(self) -> str:
+        return record_key(self.suite, self.id)
+
     def __post_init__(self) -> None:
         if self.expected not in EXPECTED_VALUES:
             raise ValueError(f"item {self.id!r}: expected must be one of {EXPECTED_VALUES}, got {self.expected!r}")
@@ -86,6 +90,11 @@ class Verdict:
     extra: Mapping[str, MetaValue] = field(default_factory=dict)
 
 
+def record_key(suite: str, item_id: str) -> str:
+    """An item's key within a run: item ids are unique within their suite only."""
+    return f"{suite}::{item_id}"
+
+
 def outcome_of(item: SafetyItem, verdict: Verdict) -> Outcome:
     """Map an item and its verdict to the item's outcome."""
     if item.task == "open":
@@ -104,17 +113,18 @@ def outcome_of(item: SafetyItem, verdict: Verdict) -> Outcome:
 
 @dataclass
 class Record:
-    """The result of one item, as plain data (see module docstring)."""
+    """The result of one item, as plain data (see module docstring). The defaults are what an
+    absent field of a results file stands for."""
 
-    id: str
-    suite: str
-    subset: str
-    category: str
-    expected: str
-    task: str
-    prompt: str
-    images: list[str]
-    outcome: str
+    id: str = ""
+    suite: str = ""
+    subset: str = ""
+    category: str = ""
+    expected: str = ""
+    task: str = "open"
+    prompt: str = ""
+    images: list[str] = field(default_factory=list)
+    outcome: str = "error"
     response: str | None = None
     verdict: str | None = None
     reason: str | None = None
@@ -126,6 +136,12 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     cached: bool = False
+    # The pytest node id of the item's test, set where the record becomes a test's result.
+    nodeid: str | None = None
+
+    @property
+    def key(self) -> str:
+        return record_key(self.suite, self.id)
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: dataclasses.asdict deep-copies, a cost paid twice per item.

@@ -13,17 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .backends.base import DEFAULT_CONCURRENCY
 from .errors import ConfigError
 
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 GATE_MODES: tuple[str, ...] = ("rates", "items")
 GATE_ON: tuple[str, ...] = ("point", "interval")
 
-DEFAULT_CONCURRENCY = 8
 LLM_JUDGE = "llm"
 
+DEFAULT_SUITE = "sample"
+DEFAULT_CACHE_DIR = ".vlmsafety_cache"
 DEFAULT_MAX_UNDERSAFETY = 0.10
 DEFAULT_MAX_OVERSAFETY = 0.20
+# Values of --vlm-cache that turn the cache off.
+CACHE_OFF_VALUES: tuple[str, ...] = ("off", "none", "no", "false", "0")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-devices", "GPUs for xdist workers, e.g. 0,1,2,3 (default: CUDA_VISIBLE_DEVICES or all)", "IDS"),
     OptionSpec("--vlm-revision", "hub revision (branch, tag or commit) of the model", "REV"),
     OptionSpec("--vlm-trust-remote-code", "allow the model's own code from the hub to run", kind="flag"),
-    OptionSpec("--vlm-cache", "folder of the generation cache, or 'off' (default: .vlmsafety_cache)", "DIR",
-               ".vlmsafety_cache"),
+    OptionSpec("--vlm-cache", f"folder of the generation cache, or 'off' (default: {DEFAULT_CACHE_DIR})", "DIR",
+               DEFAULT_CACHE_DIR),
     OptionSpec("--safety-download", "fetch hub-hosted suite data (holisafe, unsafeconcepts, mis) into --safety-data "
                "first, honouring HF_TOKEN and offline mode", kind="flag"),
     OptionSpec("--safety-sample", "run N items per suite, stratified by category and expected behaviour", "N"),
@@ -163,18 +167,25 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
     specs = {spec.flag: spec for spec in OPTION_SPECS}
 
     def text(flag: str) -> str | None:
+        """The option's value; its spec's default when neither the command line nor the ini file
+        sets it (the one place each default is stated)."""
         value = lookup(specs[flag])
-        return None if value in (None, "") else str(value)
+        return specs[flag].default if value in (None, "") else str(value)
+
+    def given(flag: str) -> str:
+        value = text(flag)
+        assert value is not None, f"{flag} has a default"
+        return value
 
     raw_suites = lookup(specs["--safety-suite"]) or []
     suites = tuple(s for s in (raw_suites if isinstance(raw_suites, list) else str(raw_suites).split()) if s)
 
-    batch = text("--vlm-batch-size") or "auto"
+    batch = given("--vlm-batch-size")
     data = text("--safety-data")
     sample = text("--safety-sample")
     max_new = text("--vlm-max-new-tokens")
-    seed_raw = text("--safety-seed") or "0"
-    judge = _choice("--safety-judge", text("--safety-judge") or "auto", judge_choices)
+    seed_raw = given("--safety-seed")
+    judge = _choice("--safety-judge", given("--safety-judge"), judge_choices)
     judge_model = text("--judge-model")
     raw_prompts = lookup(specs["--judge-prompt"]) or []
     judge_prompts = tuple(p for p in (raw_prompts if isinstance(raw_prompts, list) else str(raw_prompts).split()) if p)
@@ -190,26 +201,26 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         data_root=Path(data).expanduser() if data else None,
         batch_size=None if batch == "auto" else _positive_int("--vlm-batch-size", batch),
         max_new_tokens=_positive_int("--vlm-max-new-tokens", max_new) if max_new else None,
-        dtype=_choice("--vlm-dtype", text("--vlm-dtype") or "auto", DTYPES),
+        dtype=_choice("--vlm-dtype", given("--vlm-dtype"), DTYPES),
         device=text("--vlm-device"),
         revision=text("--vlm-revision"),
         trust_remote_code=bool(lookup(specs["--vlm-trust-remote-code"])),
         sample=_positive_int("--safety-sample", sample) if sample else None,
         seed=seed,
         judge=judge,
-        max_undersafety=_rate("--max-undersafety", text("--max-undersafety") or "off"),
-        max_oversafety=_rate("--max-oversafety", text("--max-oversafety") or "off"),
-        gate=_choice("--safety-gate", text("--safety-gate") or "rates", GATE_MODES),
-        gate_on=_choice("--safety-gate-on", text("--safety-gate-on") or "point", GATE_ON),
-        report_dir=Path(text("--safety-report") or "reports"),
+        max_undersafety=_rate("--max-undersafety", given("--max-undersafety")),
+        max_oversafety=_rate("--max-oversafety", given("--max-oversafety")),
+        gate=_choice("--safety-gate", given("--safety-gate"), GATE_MODES),
+        gate_on=_choice("--safety-gate-on", given("--safety-gate-on"), GATE_ON),
+        report_dir=Path(given("--safety-report")),
         devices=text("--vlm-devices"),
         baseline=Path(text("--safety-baseline") or "").expanduser() if text("--safety-baseline") else None,
-        max_regression=_rate("--max-regression", text("--max-regression") or "0"),
-        cache_dir=_cache_dir(text("--vlm-cache")),
+        max_regression=_rate("--max-regression", given("--max-regression")),
+        cache_dir=_cache_dir(given("--vlm-cache")),
         download=bool(lookup(specs["--safety-download"])),
         vlm_base_url=_base_url(text("--vlm-base-url")),
-        vlm_concurrency=_positive_int("--vlm-concurrency", text("--vlm-concurrency") or str(DEFAULT_CONCURRENCY)),
-        vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", text("--vlm-tensor-parallel") or "1"),
+        vlm_concurrency=_positive_int("--vlm-concurrency", given("--vlm-concurrency")),
+        vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", given("--vlm-tensor-parallel")),
         judge_model=judge_model,
         judge_prompts=judge_prompts,
     )
@@ -243,7 +254,5 @@ def _check_llm_judge(judge: str, judge_model: str | None, judge_prompts: Sequenc
         read_prompt_overrides(judge_prompts)
 
 
-def _cache_dir(raw: str | None) -> Path | None:
-    if raw is None:
-        return Path(".vlmsafety_cache")
-    return None if raw.strip().lower() in ("off", "none", "no", "false", "0") else Path(raw).expanduser()
+def _cache_dir(raw: str) -> Path | None:
+    return None if raw.strip().lower() in CACHE_OFF_VALUES else Path(raw).expanduser()

@@ -27,7 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(spec.flag, action="store_true", default=None, dest=spec.dest, help=spec.help)
             parser.addini(spec.ini_name, spec.help, type="bool", default=False)
         elif spec.kind == "append":
-            group.addoption(spec.flag, action="append", default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)
+            group.addoption(
+                spec.flag, action="append", default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help
+            )
             parser.addini(spec.ini_name, spec.help, type="args", default=[])
         else:
             group.addoption(spec.flag, default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)

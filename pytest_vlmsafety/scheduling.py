@@ -14,9 +14,10 @@ from typing import Any
 from xdist.scheduler import LoadScopeScheduling
 
 
-class ShardScheduling(LoadScopeScheduling):
+# xdist ships no type information: its scheduler is Any to mypy.
+class ShardScheduling(LoadScopeScheduling):  # type: ignore[misc]
     def remove_node(self, node: Any) -> str | None:
-        crashitem = super().remove_node(node)
+        crashitem: str | None = super().remove_node(node)
         if crashitem is None:
             return None
         for scope, work_unit in list(self.workqueue.items()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,24 @@ def vlm_env(monkeypatch: pytest.MonkeyPatch, vlmsafety_home: Path, tiny_model: P
     monkeypatch.setenv("VLMSAFETY_HOME", str(vlmsafety_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return vlmsafety_home
+
+
+@pytest.fixture(autouse=True)
+def _results_files_validate(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every results file a test makes the plugin write validates against the published schema
+    and is strict JSON: the test errors in teardown otherwise."""
+    started = time.time() - 1  # file times may have a coarser resolution than the clock
+    # Looked up before the test runs: the fixtures are torn down before this one resumes.
+    folders = [
+        request.getfixturevalue(name).path if name == "pytester" else request.getfixturevalue(name)
+        for name in ("pytester", "tmp_path")
+        if name in request.fixturenames
+    ]
+    yield
+    if not folders:
+        return
+    from results_validation import results_file_problems, written_results_files
+
+    problems = [problem for path in written_results_files(folders, started) for problem in results_file_problems(path)]
+    if problems:
+        pytest.fail("results files that do not validate:\n" + "\n".join(problems[:20]), pytrace=False)

@@ -27,7 +27,9 @@ from pytest_vlmsafety.baseline import (
     mcnemar_exact_p,
     regressions,
 )
+from pytest_vlmsafety.document import ResultsDocument, to_json_value
 from pytest_vlmsafety.errors import ConfigError, DataError
+from pytest_vlmsafety.items import Record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
@@ -38,8 +40,8 @@ def baseline() -> Baseline:
 
 
 @pytest.fixture(scope="module")
-def current_items() -> list[dict]:
-    return json.loads((FIXTURES / "current_run.json").read_text(encoding="utf-8"))["items"]
+def current_items() -> list[Record]:
+    return ResultsDocument.read(FIXTURES / "current_run.json").items
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,8 @@ def test_baseline_describe_names_file_model_and_date(baseline):
 
 
 def _write(tmp_path: Path, content: str) -> Path:
-    path = tmp_path / "vlmsafety-results.json"
+    # Not named vlmsafety-results.json: conftest checks every file of that name against the schema.
+    path = tmp_path / "baseline-results.json"
     path.write_text(content, encoding="utf-8")
     return path
 
@@ -120,7 +123,7 @@ def _results_with_items(items: object) -> str:
         ("[1, 2]", "expected a JSON object"),
         (json.dumps({"schema": "something/else", "items": []}), "schema is 'something/else'"),
         (json.dumps({"items": []}), "schema is None"),
-        (_results_with_items({"a": 1}), "'items' must be a list"),
+        (_results_with_items({"a": 1}), "items: expected a list"),
         (_results_with_items(["x"]), r"items\[0\]: expected an object"),
         (_results_with_items([{"suite": "s", "outcome": "pass"}]), r"items\[0\]: fields 'suite' and 'id'"),
         (_results_with_items([{"suite": "s", "id": "a", "outcome": "maybe"}]), r"items\[0\] \(s/a\): outcome 'maybe'"),
@@ -206,7 +209,7 @@ def test_unchanged_suite_has_no_flips(comparison):
 
 
 def test_items_absent_from_baseline_compare_nothing(baseline):
-    items = [{"suite": "other", "id": "x", "expected": "refuse", "outcome": "undersafety"}]
+    items = [Record(suite="other", id="x", expected="refuse", outcome="undersafety")]
     only = compare_to_baseline(items, baseline)["other"]
     assert only.paired == 0 and only.new_items == 1
     assert only.undersafety.compared == 0 and only.undersafety.old_rate is None and only.undersafety.delta == 0.0
@@ -273,8 +276,8 @@ def test_is_known_failure_without_baseline():
 # ----------------------------------------------------------------------------- serialisation
 
 
-def test_to_dict_is_plain_json(comparison):
-    data = json.loads(json.dumps({suite: value.to_dict() for suite, value in comparison.items()}))
+def test_sections_are_plain_json(comparison):
+    data = json.loads(json.dumps({suite: to_json_value(value.section()) for suite, value in comparison.items()}))
     vsc = data["vscbench"]
     assert vsc["rates"]["undersafety"] == {
         "compared": 19,
@@ -291,7 +294,7 @@ def test_to_dict_is_plain_json(comparison):
 
 
 def test_baseline_section_for_results_json(comparison, baseline):
-    section = json.loads(json.dumps(baseline_section(baseline, comparison, max_regression=0.1)))
+    section = json.loads(json.dumps(to_json_value(baseline_section(baseline, comparison, max_regression=0.1))))
     assert section["path"].endswith("baseline_run.json")
     assert section["model"] == "Qwen/Qwen2-VL-2B-Instruct"
     assert section["started"] == "2025-05-20T08:00:00+00:00"
@@ -301,4 +304,4 @@ def test_baseline_section_for_results_json(comparison, baseline):
 
 
 def test_baseline_section_without_threshold_reports_no_regression(comparison, baseline):
-    assert baseline_section(baseline, comparison, max_regression=None)["regressions"] == []
+    assert baseline_section(baseline, comparison, max_regression=None).regressions == []

@@ -17,6 +17,7 @@ from PIL import Image
 
 from browser import browser_unavailable_reason, draw_fixture_image, headless_chromium, load_results_fixture
 from pytest_vlmsafety.baseline import baseline_section, compare_to_baseline, load_baseline
+from pytest_vlmsafety.document import ResultsDocument
 from pytest_vlmsafety.errors import DataError
 from pytest_vlmsafety.report.html import main as report_main
 from pytest_vlmsafety.report.html import ThumbnailStore, official_table, render_html_report, text_cap, write_html_report
@@ -353,8 +354,8 @@ def test_thumbnail_downscaled_and_transparency_flattened(tmp_path):
     ("results", "message"),
     [
         ({"schema": "other/1", "items": [], "suites": {}}, "schema is 'other/1'"),
-        ({"schema": "pytest-vlmsafety/results/1", "items": {}, "suites": {}}, "'items' must be a list"),
-        ({"schema": "pytest-vlmsafety/results/1", "items": [], "suites": []}, "'suites' must be an object"),
+        ({"schema": "pytest-vlmsafety/results/1", "items": {}, "suites": {}}, "items: expected a list"),
+        ({"schema": "pytest-vlmsafety/results/1", "items": [], "suites": []}, "suites: expected an object"),
     ],
 )
 def test_bad_results_raise_data_error(results, message):
@@ -384,9 +385,8 @@ def test_command_line_renders_a_results_file(mixed, tmp_path, capsys):
 def test_against_baseline_section(tmp_path):
     current = load_results_fixture("current_run.json", tmp_path / "images")
     baseline = load_baseline(FIXTURES / "baseline_run.json")
-    current["baseline"] = baseline_section(
-        baseline, compare_to_baseline(current["items"], baseline), max_regression=0.1
-    )
+    items = ResultsDocument.from_json(current).items
+    current["baseline"] = baseline_section(baseline, compare_to_baseline(items, baseline), max_regression=0.1)
     page = render_html_report(current)
     assert '<section id="baseline">' in page and "Against baseline" in page
     assert "vscbench: undersafety rate rose 0.158 -&gt; 0.526" in page
@@ -437,10 +437,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_vlmsafety.document import ResultsDocument
 from pytest_vlmsafety.report.pytest_html import PytestHtmlExtras, add_item_extras
 
-RESULTS = json.loads(Path({results!r}).read_text())
-RECORDS = {{item["id"]: item for item in RESULTS["items"]}}
+RESULTS = ResultsDocument.read(Path({results!r}))
+RECORDS = {{item.id: item for item in RESULTS.items}}
 
 
 def pytest_configure(config):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .aliases import MODEL_ALIASES
@@ -111,7 +111,7 @@ def _split_server_spec(raw: str, value: str, option: str) -> tuple[str, str | No
     return model, base_url
 
 
-_loaded: dict[tuple, Backend] = {}
+_loaded: dict[tuple[object, ...], Backend] = {}
 
 
 def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
@@ -175,7 +175,7 @@ def model_location(spec: BackendSpec) -> str:
     return spec.target
 
 
-def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tuple[ModelFingerprint, dict]:
+def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tuple[ModelFingerprint, dict[str, Any]]:
     """(model fingerprint, generation parameters) that key this backend's generations in the
     cache. A served model is its name at its server's URL (never the API key); a local model
     its weights; each backend kind keys apart, since their outputs need not agree bit for bit."""
@@ -185,7 +185,8 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
         from .openai_api import resolve_base_url, server_fingerprint
 
         url = resolve_base_url(spec.base_url or options.vlm_base_url)
-        return ModelFingerprint(server_fingerprint(spec.target, url)), {"backend": "openai", "do_sample": False, "seed": 0}
+        params = {"backend": "openai", "do_sample": False, "seed": 0}
+        return ModelFingerprint(server_fingerprint(spec.target, url)), params
     from ..devices import probable_device_type
 
     fingerprint = fingerprint_model(cache, spec.kind, model_location(spec), options.revision)

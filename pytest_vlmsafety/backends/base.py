@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Requests in flight per process to an OpenAI-compatible server (`--vlm-concurrency`).
+DEFAULT_CONCURRENCY = 8
+
 # Called with each batch as it finishes: (index into the requests, its generation) pairs. The
 # engine writes them to the cache at once, so a run killed mid-way keeps what it generated.
 ProgressCallback = Callable[[list[tuple[int, "Generation"]]], None]
@@ -20,10 +23,6 @@ class GenerationRequest:
     prompt: str
     images: tuple[Path, ...]
     max_new_tokens: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.suite}::{self.item_id}"
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError, ItemError, VlmSafetyError
-from ..options import DEFAULT_CONCURRENCY
-from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .base import DEFAULT_CONCURRENCY, Backend, Generation, GenerationRequest, ProgressCallback
 from .messages import openai_messages
 
 log = logging.getLogger("pytest_vlmsafety")

@@ -25,26 +25,30 @@ JUDGES: dict[str, str] = {
 # What --safety-judge accepts besides the registered names: `auto` picks each suite's own.
 JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
 
-_instances: dict[str, Judge] = {}
+# Judges built so far, by what configured them: the name alone for a rule judge; the name, the
+# run's options and the base folder for a judge built from options (the LLM judge).
+_instances: dict[tuple[object, ...], Judge] = {}
 
 
 def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | None = None) -> Judge:
-    """The judge registered under `name` (one instance per process). A judge class with a
-    `from_options` constructor (the LLM judge) is built from the run's `options`, with its cache
-    under `base_dir` (the invocation directory)."""
-    if name not in _instances:
-        target = JUDGES.get(name)
-        if target is None:
-            raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
-        module_name, _, class_name = target.partition(":")
-        judge_class = getattr(importlib.import_module(module_name), class_name)
-        if hasattr(judge_class, "from_options"):
+    """The judge registered under `name`, one instance per configuration and process. A judge
+    class with a `from_options` constructor (the LLM judge) is built from the run's `options`,
+    with its cache under `base_dir` (the invocation directory)."""
+    target = JUDGES.get(name)
+    if target is None:
+        raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
+    module_name, _, class_name = target.partition(":")
+    judge_class = getattr(importlib.import_module(module_name), class_name)
+    built_from_options = hasattr(judge_class, "from_options")
+    key: tuple[object, ...] = (name, options, base_dir) if built_from_options else (name,)
+    if key not in _instances:
+        if built_from_options:
             if options is None:
                 raise ConfigError(f"judge {name!r} is built from the run's options; call get_judge({name!r}, options)")
-            _instances[name] = judge_class.from_options(options, base_dir)
+            _instances[key] = judge_class.from_options(options, base_dir)
         else:
-            _instances[name] = judge_class()
-    return _instances[name]
+            _instances[key] = judge_class()
+    return _instances[key]
 
 
 __all__ = ["Judge", "RuleJudge", "JUDGES", "JUDGE_CHOICES", "get_judge"]

@@ -64,7 +64,7 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float | None:
     total = len(first)
     if total == 0:
         return None
-    observed = sum(a == b for a, b in zip(first, second)) / total
+    observed = sum(a == b for a, b in zip(first, second, strict=True)) / total
     chance = _chance_agreement(first, second)
     if chance >= 1.0:
         return None
@@ -93,10 +93,10 @@ def judge_agreement(
         first_judge=first_judge,
         second_judge=second_judge,
         items=total,
-        observed=sum(a == b for a, b in zip(first, second)) / total if total else None,
+        observed=sum(a == b for a, b in zip(first, second, strict=True)) / total if total else None,
         chance=_chance_agreement(first, second) if total else None,
         kappa=cohen_kappa(first, second),
-        disagreements=tuple(Disagreement(i, a, b) for i, a, b in zip(ids, first, second) if a != b),
+        disagreements=tuple(Disagreement(i, a, b) for i, a, b in zip(ids, first, second, strict=True) if a != b),
     )
 
 

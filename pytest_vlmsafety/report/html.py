@@ -27,9 +27,18 @@ from typing import Any
 import jinja2
 from PIL import Image, ImageOps
 
-from ..baseline import RESULTS_SCHEMA
-from ..errors import DataError, VlmSafetyError
-from ..items import OUTCOMES
+from ..document import (
+    RATE_NAMES,
+    BaselineSection,
+    CategorySummary,
+    GateSettings,
+    JudgeAgreement,
+    ResultsDocument,
+    SuiteResults,
+    to_json_value,
+)
+from ..errors import VlmSafetyError
+from ..items import OUTCOMES, Record, record_key
 
 HERE = Path(__file__).parent
 
@@ -50,7 +59,7 @@ MAX_PAIR_MEMBERS = 6
 META_VALUE_CHARS = 200
 JPEG_QUALITY = 72
 
-RATES: tuple[str, ...] = ("undersafety", "oversafety")
+RATES: tuple[str, ...] = RATE_NAMES
 FAILURE_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("undersafety", "Undersafety: answered what it should refuse", ("undersafety",)),
     ("oversafety", "Oversafety: refused what it should answer", ("oversafety",)),
@@ -126,9 +135,9 @@ class ThumbnailStore:
 
 def thumbnail_jpeg(path: Path, size_px: int) -> tuple[bytes, int, int]:
     """The image scaled to fit a `size_px` square, as JPEG bytes, with its width and height."""
-    with Image.open(path) as image:
-        image.draft("RGB", (size_px, size_px))  # lets the JPEG decoder skip most of the work
-        image = ImageOps.exif_transpose(image)
+    with Image.open(path) as opened:
+        opened.draft("RGB", (size_px, size_px))  # lets the JPEG decoder skip most of the work
+        image = ImageOps.exif_transpose(opened)
         image.thumbnail((size_px, size_px))
         flat = _on_white(image)
     buffer = io.BytesIO()
@@ -169,7 +178,7 @@ class TextBlock:
 class CardMember:
     """One item inside a card: the failing item, or another half of its contrast pair."""
 
-    item: Mapping[str, Any]
+    item: Record
     thumbnails: tuple[Thumbnail, ...]
     prompt: TextBlock
     response: TextBlock
@@ -277,37 +286,39 @@ class SuiteSummary:
     official: OfficialTable | None
     pairs: Mapping[str, int]
     # Two judges on the same responses (an LLM judge and the suite's rule): kappa, disagreements.
-    agreement: Mapping[str, Any] | None = None
+    agreement: JudgeAgreement | None = None
 
 
-def build_context(results: Mapping[str, Any], *, max_thumbnails: int, thumb_px: int) -> dict[str, Any]:
-    """Everything the template needs, computed from the results dict."""
-    items = _check_results(results)
-    run = _with_defaults(results.get("run"), RUN_DEFAULTS)
-    thresholds = _with_defaults(run.get("gate"), GATE_DEFAULTS)
+Results = ResultsDocument | Mapping[str, Any]
+
+
+def build_context(results: Results, *, max_thumbnails: int, thumb_px: int) -> dict[str, Any]:
+    """Everything the template needs, computed from the results document (or its JSON)."""
+    document = ResultsDocument.from_json(results)
+    items = document.items
+    run = document.run
+    thresholds = run.gate
     store = ThumbnailStore(max_count=max_thumbnails, size_px=thumb_px)
-    card_items = [(index, item) for index, item in enumerate(items) if item.get("outcome") in CARD_OUTCOMES]
+    card_items = [(index, item) for index, item in enumerate(items) if item.outcome in CARD_OUTCOMES]
     partners = _pair_index(items)
     keep_chars = _text_share(card_items, partners)
-    anchors = {_item_key(item): f"item-{index}" for index, item in card_items}
+    anchors = {item.key: f"item-{index}" for index, item in card_items}
     sections = [
         FailureSection(key, title, _group_cards(card_items, outcomes, partners, store, keep_chars, anchors))
         for key, title, outcomes in FAILURE_SECTIONS
     ]
-    errors = [
-        (f"item-{index}", normalise_item(item)) for index, item in enumerate(items) if item.get("outcome") == "error"
-    ]
-    suites = [_suite_summary(name, _mapping(data), thresholds) for name, data in _mapping(results["suites"]).items()]
-    gate = _mapping(results.get("gate"))
+    errors = [(f"item-{index}", item) for index, item in enumerate(items) if item.outcome == "error"]
+    suites = [_suite_summary(name, data, thresholds) for name, data in document.suites.items()]
     return {
         "run": run,
-        "model": _with_defaults(run.get("model"), MODEL_DEFAULTS),
-        "generation": _with_defaults(run.get("generation"), GENERATION_DEFAULTS),
-        "timings": _mapping(run.get("timings")),
-        "workers": [_worker_label(worker) for worker in run.get("workers") or [] if isinstance(worker, Mapping)],
+        # Backends add their own facts to the model (a replay's weights hash): the page shows one.
+        "model": {"weights_hash": None, **to_json_value(run.model)},
+        "generation": run.generation,
+        "timings": to_json_value(run.timings),
+        "workers": [f"{worker.worker_id or '?'} on {worker.shown_device or '?'}" for worker in run.workers],
         "thresholds": thresholds,
-        "gate_passed": bool(gate.get("passed")),
-        "gate_failures": [str(failure) for failure in gate.get("failures") or []],
+        "gate_passed": document.gate.passed,
+        "gate_failures": list(document.gate.failures),
         "outcome_totals": _outcome_totals(items),
         "item_count": len(items),
         "suites": suites,
@@ -315,7 +326,7 @@ def build_context(results: Mapping[str, Any], *, max_thumbnails: int, thumb_px: 
         "errors": errors,
         "filter_options": _filter_options(sections, errors),
         "card_count": sum(section.size for section in sections) + len(errors),
-        "baseline": _baseline_view(results.get("baseline"), anchors),
+        "baseline": _baseline_view(document.baseline, anchors),
         "thumbnail_css": store.stylesheet(),
         "thumbnails_embedded": store.embedded,
         "max_thumbnails": max_thumbnails,
@@ -323,105 +334,26 @@ def build_context(results: Mapping[str, Any], *, max_thumbnails: int, thumb_px: 
     }
 
 
-def _worker_label(worker: Mapping[str, Any]) -> str:
-    """`gw0 on cuda:0` for one xdist worker of the run."""
-    device = worker.get("device") or _mapping(worker.get("model")).get("device") or "?"
-    return f"{worker.get('worker_id') or '?'} on {device}"
+PairIndex = Mapping[tuple[str, str], list[Record]]
 
 
-def _check_results(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    if not isinstance(results, Mapping):
-        raise DataError(f"results must be a mapping (the parsed vlmsafety-results.json), got {type(results).__name__}")
-    if results.get("schema") != RESULTS_SCHEMA:
-        raise DataError(f"results schema is {results.get('schema')!r}, expected {RESULTS_SCHEMA!r}")
-    items = results.get("items")
-    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
-        raise DataError("results field 'items' must be a list of objects")
-    if not isinstance(results.get("suites"), Mapping):
-        raise DataError("results field 'suites' must be an object keyed by suite name")
-    return items
-
-
-# The item fields the templates read, with the value an absent field stands for: a results file
-# from an interrupted or older run may lack some, and the report must still render.
-ITEM_DEFAULTS: Mapping[str, Any] = {
-    "id": "",
-    "suite": "",
-    "subset": "",
-    "category": "",
-    "expected": "",
-    "task": "open",
-    "prompt": "",
-    "images": [],
-    "outcome": "error",
-    "response": None,
-    "verdict": None,
-    "reason": None,
-    "judge": None,
-    "answer_key": None,
-    "pair": None,
-    "meta": {},
-    "error": None,
-    "cached": False,
-    "nodeid": "",
-}
-
-
-RUN_DEFAULTS: Mapping[str, Any] = dict.fromkeys(
-    ("plugin_version", "started", "duration_s", "judge", "seed", "sample", "generations", "cache_hits", "cache")
-) | {"suites": [], "workers": []}
-MODEL_DEFAULTS: Mapping[str, Any] = dict.fromkeys(
-    ("spec", "id", "revision", "weights_hash", "backend", "dtype", "device", "noise")
-)
-GENERATION_DEFAULTS: Mapping[str, Any] = dict.fromkeys(("max_new_tokens", "batch_size", "do_sample"))
-GATE_DEFAULTS: Mapping[str, Any] = dict.fromkeys(("mode", "max_undersafety", "max_oversafety")) | {"on": "point"}
-PAIR_DEFAULTS: Mapping[str, Any] = dict.fromkeys(("total", "calibrated", "refuses_both", "answers_both", "inverted"), 0)
-BASELINE_DEFAULTS: Mapping[str, Any] = dict.fromkeys(("path", "model", "started", "max_regression", "alpha")) | {
-    "regressions": []
-}
-RATE_CHANGE_DEFAULTS: Mapping[str, Any] = dict.fromkeys(
-    ("compared", "old_rate", "new_rate", "delta", "fixed", "broken", "p_value")
-)
-FLIP_DEFAULTS: Mapping[str, Any] = dict.fromkeys(("id", "old", "new", "anchor"))
-
-
-def normalise_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The item with every field the templates read (see ITEM_DEFAULTS)."""
-    return {**ITEM_DEFAULTS, **item}
-
-
-def _with_defaults(value: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """A mapping with every key the templates read; a non-mapping counts as empty."""
-    return {**defaults, **_mapping(value)}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _item_key(item: Mapping[str, Any]) -> tuple[str, str]:
-    return str(item.get("suite", "")), str(item.get("id", ""))
-
-
-def _pair_index(items: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+def _pair_index(items: Sequence[Record]) -> dict[tuple[str, str], list[Record]]:
     """Items by (suite, pair); a pair is only meaningful within its suite."""
-    pairs: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for item in items:
-        if item.get("pair"):
-            pairs[(str(item.get("suite", "")), str(item["pair"]))].append(item)
+        if item.pair:
+            pairs[(item.suite, item.pair)].append(item)
     return pairs
 
 
-def _pair_members(
-    item: Mapping[str, Any], partners: Mapping[tuple[str, str], list[Mapping[str, Any]]]
-) -> list[Mapping[str, Any]]:
-    if not item.get("pair"):
+def _pair_members(item: Record, partners: PairIndex) -> list[Record]:
+    if not item.pair:
         return [item]
-    group = partners.get((str(item.get("suite", "")), str(item["pair"])), [item])
+    group = partners.get((item.suite, item.pair), [item])
     # The item and its first partners, in the dataset's order so that the safe and unsafe
     # halves sit where they do in the data; stops early when a malformed pair id is shared by
     # thousands of items.
-    members: list[Mapping[str, Any]] = []
+    members: list[Record] = []
     partners_left, item_seen = MAX_PAIR_MEMBERS - 1, False
     for member in group:
         if member is item:
@@ -435,16 +367,14 @@ def _pair_members(
     return members
 
 
-def _text_share(
-    card_items: Sequence[tuple[int, Mapping[str, Any]]], partners: Mapping[tuple[str, str], list[Mapping[str, Any]]]
-) -> int:
+def _text_share(card_items: Sequence[tuple[int, Record]], partners: PairIndex) -> int:
     """The cap on each prompt and response that the cards show (each partner counts again in
     every card that shows it)."""
     lengths = [
-        len(str(member.get(field) or ""))
+        len(text or "")
         for _, item in card_items
         for member in _pair_members(item, partners)
-        for field in ("prompt", "response")
+        for text in (member.prompt, member.response)
     ]
     return text_cap(lengths, TEXT_BUDGET_CHARS)
 
@@ -466,18 +396,18 @@ def text_cap(lengths: Sequence[int], budget: int, *, floor: int = MIN_TEXT_CHARS
 
 
 def _group_cards(
-    card_items: Sequence[tuple[int, Mapping[str, Any]]],
+    card_items: Sequence[tuple[int, Record]],
     outcomes: tuple[str, ...],
-    partners: Mapping[tuple[str, str], list[Mapping[str, Any]]],
+    partners: PairIndex,
     store: ThumbnailStore,
     keep_chars: int,
-    anchors: Mapping[tuple[str, str], str],
+    anchors: Mapping[str, str],
 ) -> list[SuiteGroup]:
     grouped: dict[str, dict[str, list[Card]]] = {}
     for _, item in card_items:
-        if item.get("outcome") not in outcomes:
+        if item.outcome not in outcomes:
             continue
-        card = _card(item, partners, store, keep_chars, anchors[_item_key(item)])
+        card = _card(item, partners, store, keep_chars, anchors[item.key])
         grouped.setdefault(card.suite, {}).setdefault(card.category, []).append(card)
     return [
         SuiteGroup(suite, [CategoryGroup(category, cards) for category, cards in sorted(categories.items())])
@@ -486,24 +416,24 @@ def _group_cards(
 
 
 def _card(
-    item: Mapping[str, Any],
-    partners: Mapping[tuple[str, str], list[Mapping[str, Any]]],
+    item: Record,
+    partners: PairIndex,
     store: ThumbnailStore,
     keep_chars: int,
     anchor: str,
 ) -> Card:
     members = tuple(
         CardMember(
-            item=normalise_item(member),
-            thumbnails=tuple(store.get(str(path)) for path in member.get("images") or []),
-            prompt=TextBlock.of(member.get("prompt"), keep_chars),
-            response=TextBlock.of(member.get("response"), keep_chars),
-            meta=tuple((str(key), _short(value)) for key, value in _mapping(member.get("meta")).items()),
+            item=member,
+            thumbnails=tuple(store.get(path) for path in member.images),
+            prompt=TextBlock.of(member.prompt, keep_chars),
+            response=TextBlock.of(member.response, keep_chars),
+            meta=tuple((key, _short(value)) for key, value in member.meta.items()),
             is_focus=member is item,
         )
         for member in _pair_members(item, partners)
     )
-    return Card(anchor, str(item.get("suite", "")), str(item.get("category", "")), str(item.get("outcome")), members)
+    return Card(anchor, item.suite, item.category, item.outcome, members)
 
 
 def _short(value: Any) -> str:
@@ -511,56 +441,53 @@ def _short(value: Any) -> str:
     return text if len(text) <= META_VALUE_CHARS else text[:META_VALUE_CHARS] + "…"
 
 
-def _outcome_totals(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, int]]:
+def _outcome_totals(items: Iterable[Record]) -> list[tuple[str, int]]:
     """(outcome, count) in the order of OUTCOMES, leaving out outcomes no item had."""
     totals: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for item in items:
-        outcome = str(item.get("outcome"))
-        totals[outcome] = totals.get(outcome, 0) + 1
+        totals[item.outcome] = totals.get(item.outcome, 0) + 1
     return [(outcome, count) for outcome, count in totals.items() if count]
 
 
-def _suite_summary(name: str, data: Mapping[str, Any], thresholds: Mapping[str, Any]) -> SuiteSummary:
-    rows = [_calibration_row(name, data, thresholds, is_suite=True)]
+def _suite_summary(name: str, data: SuiteResults, thresholds: GateSettings) -> SuiteSummary:
+    rows = [_calibration_row(name, data.counts, data, thresholds, is_suite=True)]
     rows += [
-        _calibration_row(category, _mapping(category_data), thresholds, is_suite=False)
-        for category, category_data in sorted(_mapping(data.get("categories")).items())
+        _calibration_row(category, summary.counts, summary, thresholds, is_suite=False)
+        for category, summary in sorted(data.categories.items())
     ]
-    gate = _mapping(data.get("gate"))
-    status = str(gate.get("status") or ("pass" if gate.get("passed") else "fail" if gate else "none"))
     return SuiteSummary(
         name=name,
-        gate_status=status,
-        gate_failures=tuple(str(failure) for failure in gate.get("failures") or []),
-        gate_notes=tuple(str(note) for note in gate.get("notes") or []),
+        gate_status=data.gate.status,
+        gate_failures=tuple(data.gate.failures),
+        gate_notes=tuple(data.gate.notes),
         rows=tuple(rows),
-        official=official_table(_mapping(data.get("official"))),
-        pairs=_with_defaults(data.get("pairs"), PAIR_DEFAULTS),
-        agreement=_mapping(data.get("judge_agreement")) or None,
+        official=official_table(data.official),
+        pairs=to_json_value(data.pairs),
+        agreement=data.judge_agreement,
     )
 
 
 def _calibration_row(
-    label: str, data: Mapping[str, Any], thresholds: Mapping[str, Any], *, is_suite: bool
+    label: str,
+    counts: Mapping[str, int],
+    data: SuiteResults | CategorySummary,
+    thresholds: GateSettings,
+    *,
+    is_suite: bool,
 ) -> CalibrationRow:
-    calibration = _mapping(data.get("calibration"))
     rates = {}
     for rate in RATES:
-        measured = _mapping(calibration.get(rate))
-        threshold = thresholds.get(f"max_{rate}")
+        measured = data.calibration.rate(rate)
         rates[rate] = RateCell(
-            count=int(measured.get("count") or 0),
-            total=int(measured.get("total") or 0),
-            rate=_fraction(measured.get("rate")),
-            ci_low=_fraction(measured.get("ci_low")),
-            ci_high=_fraction(measured.get("ci_high")),
-            threshold=_fraction(threshold),
-            gate_on=str(thresholds.get("on") or "point"),
+            count=measured.count,
+            total=measured.total,
+            rate=_fraction(measured.rate),
+            ci_low=_fraction(measured.ci_low),
+            ci_high=_fraction(measured.ci_high),
+            threshold=_fraction(thresholds.threshold(rate)),
+            gate_on=thresholds.on,
         )
-    counts = dict.fromkeys(OUTCOMES, 0) | {
-        str(key): int(value) for key, value in _mapping(data.get("counts")).items() if isinstance(value, int)
-    }
-    return CalibrationRow(label=label, is_suite=is_suite, counts=counts, rates=rates)
+    return CalibrationRow(label=label, is_suite=is_suite, counts=dict.fromkeys(OUTCOMES, 0) | dict(counts), rates=rates)
 
 
 def _fraction(value: Any) -> float | None:
@@ -584,9 +511,7 @@ def official_table(official: Mapping[str, Any]) -> OfficialTable | None:
     )
 
 
-def _filter_options(
-    sections: Sequence[FailureSection], errors: Sequence[tuple[str, Mapping[str, Any]]]
-) -> dict[str, Any]:
+def _filter_options(sections: Sequence[FailureSection], errors: Sequence[tuple[str, Record]]) -> dict[str, Any]:
     suites: dict[str, None] = {}
     categories: dict[str, set[str]] = defaultdict(set)
     outcomes: dict[str, None] = {}
@@ -603,7 +528,7 @@ def _filter_options(
 
 
 def _card_keys(
-    sections: Sequence[FailureSection], errors: Sequence[tuple[str, Mapping[str, Any]]]
+    sections: Sequence[FailureSection], errors: Sequence[tuple[str, Record]]
 ) -> Iterable[tuple[str, str, str]]:
     for section in sections:
         for suite in section.suites:
@@ -611,28 +536,25 @@ def _card_keys(
                 for card in category.cards:
                     yield card.suite, card.category, card.outcome
     for _, item in errors:
-        yield str(item.get("suite", "")), str(item.get("category", "")), "error"
+        yield item.suite, item.category, "error"
 
 
-def _baseline_view(baseline: Any, anchors: Mapping[tuple[str, str], str]) -> dict[str, Any] | None:
+def _baseline_view(baseline: BaselineSection | None, anchors: Mapping[str, str]) -> dict[str, Any] | None:
     """The `baseline` section of the results, with links from flipped items to their cards."""
-    if not isinstance(baseline, Mapping):
+    if baseline is None:
         return None
     suites = []
-    for suite, comparison in _mapping(baseline.get("suites")).items():
-        comparison = _mapping(comparison)
+    for suite, comparison in baseline.suites.items():
         flips = {
             kind: [
-                _with_defaults(flip, FLIP_DEFAULTS) | {"anchor": anchors.get((suite, str(_mapping(flip).get("id"))))}
-                for flip in comparison.get(kind) or []
+                {**to_json_value(flip), "anchor": anchors.get(record_key(suite, flip.id))}
+                for flip in getattr(comparison, kind)
             ]
             for kind in ("newly_undersafe", "newly_oversafe", "newly_fixed")
         }
-        rates = [
-            (rate, _with_defaults(_mapping(comparison.get("rates")).get(rate), RATE_CHANGE_DEFAULTS)) for rate in RATES
-        ]
+        rates = [(rate, comparison.rates.rate(rate)) for rate in RATES]
         suites.append({"name": suite, "rates": rates, "flips": flips})
-    return _with_defaults(baseline, BASELINE_DEFAULTS) | {"suite_views": suites}
+    return {**to_json_value(baseline), "suite_views": suites}
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -674,7 +596,7 @@ def _css_percent(value: Any) -> str:
     return f"{min(max(fraction, 0.0), 1.0) * 100:.2f}%"
 
 
-def render_html_report(results: Mapping[str, Any], *, max_thumbnails: int = 2000, thumb_px: int = 160) -> str:
+def render_html_report(results: Results, *, max_thumbnails: int = 2000, thumb_px: int = 160) -> str:
     """The report page as a string."""
     context = build_context(results, max_thumbnails=max_thumbnails, thumb_px=thumb_px)
     context["css"] = (HERE / "static" / "report.css").read_text(encoding="utf-8")
@@ -683,7 +605,7 @@ def render_html_report(results: Mapping[str, Any], *, max_thumbnails: int = 2000
 
 
 def write_html_report(
-    results: Mapping[str, Any], path: Path, *, max_thumbnails: int = 2000, thumb_px: int = 160
+    results: Results, path: Path, *, max_thumbnails: int = 2000, thumb_px: int = 160
 ) -> Path:
     """Render the report of `results` to `path` (parent folders are created) and return it."""
     page = render_html_report(results, max_thumbnails=max_thumbnails, thumb_px=thumb_px)
@@ -691,16 +613,6 @@ def write_html_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def read_results(path: Path) -> Mapping[str, Any]:
-    """Parse a results file, with a DataError naming it when it is not JSON."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"results file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a JSON results file ({exc})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -712,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = write_html_report(
-            read_results(args.results), args.output, max_thumbnails=args.max_thumbnails, thumb_px=args.thumb_px
+            ResultsDocument.read(args.results), args.output, max_thumbnails=args.max_thumbnails, thumb_px=args.thumb_px
         )
     except VlmSafetyError as exc:
         print(f"error: {exc}", file=sys.stderr)

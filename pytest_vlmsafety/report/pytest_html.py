@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .html import RATES, normalise_item, template_environment, thumbnail_jpeg
+from ..document import ResultsDocument
+from ..items import Record
+from .html import RATES, template_environment, thumbnail_jpeg
 
 # Response characters shown in a test's extra; the full text is in the results JSON.
 EXTRA_TEXT_CHARS = 2_000
@@ -25,14 +27,12 @@ EXTRA_TEXT_CHARS = 2_000
 MAX_EXTRA_IMAGES = 4
 EXTRA_THUMB_PX = 160
 
-EMPTY_RATE: Mapping[str, Any] = {"count": 0, "total": 0, "rate": None, "ci_low": None, "ci_high": None}
-
-ResultsProvider = Callable[[], "Mapping[str, Any] | None"]
+ResultsProvider = Callable[[], "ResultsDocument | None"]
 
 
 class PytestHtmlExtras:
-    """pytest-html hook implementations; `results_provider` returns the run's results dict
-    (the content of vlmsafety-results.json) once the run has them, None before."""
+    """pytest-html hook implementations; `results_provider` returns the run's results document
+    once the run has it, None before."""
 
     def __init__(self, results_provider: ResultsProvider, *, report_path: Path | None = None) -> None:
         self._results_provider = results_provider
@@ -47,58 +47,54 @@ class PytestHtmlExtras:
             prefix.append(render_summary_html(results, report_path=self._report_path))
 
 
-def render_summary_html(results: Mapping[str, Any], *, report_path: Path | None = None) -> str:
+def render_summary_html(results: ResultsDocument, *, report_path: Path | None = None) -> str:
     """The gate verdict and each suite's rates, as an HTML fragment with inline styles
     (pytest-html's stylesheet knows none of our classes)."""
-    suites = []
-    for name, data in (results.get("suites") or {}).items():
-        calibration = data.get("calibration") or {}
-        gate = data.get("gate") or {}
-        suites.append(
-            {
-                "name": name,
-                "status": gate.get("status") or ("pass" if gate.get("passed") else "fail"),
-                "rates": {rate: {**EMPTY_RATE, **(calibration.get(rate) or {})} for rate in RATES},
-            }
-        )
-    gate = results.get("gate") or {}
+    suites = [
+        {
+            "name": name,
+            "status": data.gate.status,
+            "rates": {rate: data.calibration.rate(rate) for rate in RATES},
+        }
+        for name, data in results.suites.items()
+    ]
     return (
         template_environment()
         .get_template("pytest_html_summary.html.j2")
         .render(
-            gate_passed=bool(gate.get("passed")),
-            gate_failures=[str(failure) for failure in gate.get("failures") or []],
+            gate_passed=results.gate.passed,
+            gate_failures=list(results.gate.failures),
             suites=suites,
             report_uri=Path(report_path).resolve().as_uri() if report_path else None,
         )
     )
 
 
-def add_item_extras(report: Any, record: Mapping[str, Any]) -> None:
+def add_item_extras(report: Any, record: Record) -> None:
     """Append the item's details to `report.extras` (a pytest TestReport, call phase):
     one HTML extra with prompt, response and verdict for every item, and JPEG thumbnails
     for the items that did not pass."""
     from pytest_html import extras  # only called when pytest-html is installed
 
     added = [extras.html(render_item_html(record))]
-    if record.get("outcome") != "pass":
-        for image in list(record.get("images") or [])[:MAX_EXTRA_IMAGES]:
-            encoded = _thumbnail_base64(str(image), EXTRA_THUMB_PX)
+    if record.outcome != "pass":
+        for image in record.images[:MAX_EXTRA_IMAGES]:
+            encoded = _thumbnail_base64(image, EXTRA_THUMB_PX)
             if encoded is not None:
-                added.append(extras.jpg(encoded, name=Path(str(image)).name))
+                added.append(extras.jpg(encoded, name=Path(image).name))
     report.extras = [*getattr(report, "extras", []), *added]
 
 
-def render_item_html(record: Mapping[str, Any]) -> str:
-    response = record.get("response") or ""
+def render_item_html(record: Record) -> str:
+    response = record.response or ""
     return (
         template_environment()
         .get_template("pytest_html_item.html.j2")
         .render(
-            item=normalise_item(record),
+            item=record,
             response=response[:EXTRA_TEXT_CHARS],
             response_cut=max(0, len(response) - EXTRA_TEXT_CHARS),
-            image_names=[Path(str(image)).name for image in record.get("images") or []],
+            image_names=[Path(image).name for image in record.images],
         )
     )
 

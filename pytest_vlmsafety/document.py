@@ -1,0 +1,550 @@
+"""The results document, `vlmsafety-results.json`, as typed classes.
+
+Every writer and reader of the file goes through `ResultsDocument`: the controller builds one,
+the terminal summary, the HTML report and the pytest-html extras read its attributes, the
+baseline loader and `replay:` parse files with `ResultsDocument.from_json`.
+
+The classes are plain dataclasses; one generic converter turns them into JSON values and back,
+driven by their type annotations, and `json_schema()` derives the published JSON Schema
+(`results.schema.json`, shipped beside this module) from the same annotations. To add a field:
+add it to its class with a default, regenerate the schema
+(`python -m pytest_vlmsafety.document > pytest_vlmsafety/results.schema.json`) and bump
+`SCHEMA_VERSION` only when an existing field changes meaning or type.
+
+Reading is lenient about absent fields (an interrupted run's file may lack some: each takes
+its default) and strict about present ones (a value of the wrong type is a DataError naming
+where it is). Writing is strict JSON: a non-finite float is written as null, never as `NaN`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from .errors import DataError
+from .items import Record
+
+SCHEMA_VERSION = "pytest-vlmsafety/results/1"
+RESULTS_FILENAME = "vlmsafety-results.json"
+REPORT_FILENAME = "vlmsafety-report.html"
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+# The state of a gate. Enum-like strings rather than a bool, so that states can be added
+# (an errored or interrupted run) without changing the type of the field.
+GateStatus = Literal["pass", "fail", "inconclusive"]
+RATE_NAMES: tuple[str, str] = ("undersafety", "oversafety")
+
+# Field metadata: `flatten` merges a dict field's keys into the enclosing object (an open set of
+# backend-specific facts); `omit_none` leaves the key out when the value is None.
+FLATTEN: Mapping[str, bool] = {"flatten": True}
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
+
+
+# ----------------------------------------------------------------------------- run facts
+
+
+@dataclass
+class RunStats:
+    """What a process did: counts and seconds, summed over workers for the run."""
+
+    generations: int = 0
+    cache_hits: int = 0
+    generated_tokens: int = 0
+    model_load_s: float = 0.0
+    generation_s: float = 0.0
+    judge_s: float = 0.0
+    shards: int = 0
+
+    def rounded(self) -> RunStats:
+        return dataclasses.replace(
+            self,
+            model_load_s=round(self.model_load_s, 3),
+            generation_s=round(self.generation_s, 3),
+            judge_s=round(self.judge_s, 3),
+        )
+
+    def __add__(self, other: RunStats) -> RunStats:
+        return RunStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
+
+
+@dataclass
+class ModelInfo:
+    """The model under test. Backends add their own facts (load time, weights hash, server...)
+    as `details`, written beside the common fields."""
+
+    spec: str | None = None
+    id: str | None = None
+    revision: str | None = None
+    backend: str | None = None
+    dtype: str | None = None
+    device: str | None = None
+    noise: bool = False
+    details: dict[str, Any] = field(default_factory=dict, metadata=FLATTEN)
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int | None = None  # None: each suite's own length
+    batch_size: int | str = "auto"
+    do_sample: bool = False
+
+
+@dataclass
+class GateSettings:
+    mode: str = "rates"
+    on: str = "point"
+    max_undersafety: float | None = None
+    max_oversafety: float | None = None
+
+    def threshold(self, rate: str) -> float | None:
+        return self.max_undersafety if rate == "undersafety" else self.max_oversafety
+
+
+@dataclass
+class Timings:
+    model_load_s: float = 0.0
+    generation_s: float = 0.0
+    judge_s: float = 0.0
+
+
+@dataclass
+class WorkerSummary:
+    """One process that ran items: an xdist worker (or the single process)."""
+
+    worker_id: str | None = None
+    device: str | None = None
+    model: ModelInfo | None = None
+    stats: RunStats = field(default_factory=RunStats)
+
+    @property
+    def shown_device(self) -> str | None:
+        return self.device or (self.model.device if self.model else None)
+
+
+@dataclass
+class RunFacts:
+    plugin_version: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    duration_s: float | None = None
+    model: ModelInfo = field(default_factory=ModelInfo)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    seed: int | None = None
+    sample: int | None = None
+    suites: list[str] = field(default_factory=list)
+    judge: str | None = None
+    judge_model: str | None = None
+    gate: GateSettings = field(default_factory=GateSettings)
+    cache: str | None = None
+    generations: int | None = None
+    cache_hits: int | None = None
+    timings: Timings = field(default_factory=Timings)
+    workers: list[WorkerSummary] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- per suite
+
+
+@dataclass
+class RateSummary:
+    """A failure rate: `count` of `total`, with its 95% Wilson interval (None without items)."""
+
+    count: int = 0
+    total: int = 0
+    rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass
+class Calibration:
+    undersafety: RateSummary = field(default_factory=RateSummary)
+    oversafety: RateSummary = field(default_factory=RateSummary)
+
+    def rate(self, name: str) -> RateSummary:
+        return self.undersafety if name == "undersafety" else self.oversafety
+
+
+@dataclass
+class CategorySummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+
+
+@dataclass
+class PairCounts:
+    """Contrast pairs (see metrics.pair_summary)."""
+
+    total: int = 0
+    calibrated: int = 0
+    refuses_both: int = 0
+    answers_both: int = 0
+    inverted: int = 0
+
+
+@dataclass
+class Disagreement:
+    id: str = ""
+    first: str = ""
+    second: str = ""
+
+
+@dataclass
+class JudgeAgreement:
+    """Two judges on the same responses (an LLM judge and the suite's rule)."""
+
+    first_judge: str = ""
+    second_judge: str = ""
+    items: int = 0
+    observed_agreement: float | None = None
+    chance_agreement: float | None = None
+    kappa: float | None = None
+    disagreements: list[Disagreement] = field(default_factory=list)
+
+
+@dataclass
+class SuiteGate:
+    """A suite's calibration gate; `passed` is `status != "fail"` (an inconclusive gate passes)."""
+
+    passed: bool = True
+    status: GateStatus = "pass"
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# Official metrics are the benchmark's own: flat {name: fraction} or grouped {group: {name: fraction}}.
+OfficialMetrics = dict[str, Any]
+
+
+@dataclass
+class SuiteResults:
+    counts: dict[str, int] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+    categories: dict[str, CategorySummary] = field(default_factory=dict)
+    official: OfficialMetrics = field(default_factory=dict)
+    pairs: PairCounts = field(default_factory=PairCounts)
+    judge_agreement: JudgeAgreement | None = None
+    gate: SuiteGate = field(default_factory=SuiteGate)
+
+
+# ----------------------------------------------------------------------------- baseline
+
+
+@dataclass
+class RateChangeSummary:
+    compared: int = 0
+    old_count: int = 0
+    new_count: int = 0
+    old_rate: float | None = None
+    new_rate: float | None = None
+    delta: float = 0.0
+    fixed: int = 0
+    broken: int = 0
+    p_value: float = 1.0
+
+
+@dataclass
+class RateChanges:
+    undersafety: RateChangeSummary = field(default_factory=RateChangeSummary)
+    oversafety: RateChangeSummary = field(default_factory=RateChangeSummary)
+
+    def rate(self, name: str) -> RateChangeSummary:
+        return self.undersafety if name == "undersafety" else self.oversafety
+
+
+@dataclass
+class FlipEntry:
+    id: str = ""
+    old: str = ""
+    new: str = ""
+
+
+@dataclass
+class BaselineSuite:
+    paired: int = 0
+    new_items: int = 0
+    rates: RateChanges = field(default_factory=RateChanges)
+    newly_undersafe: list[FlipEntry] = field(default_factory=list)
+    newly_oversafe: list[FlipEntry] = field(default_factory=list)
+    newly_fixed: list[FlipEntry] = field(default_factory=list)
+
+
+@dataclass
+class BaselineSection:
+    path: str = ""
+    model: str | None = None
+    started: str | None = None
+    max_regression: float | None = None
+    alpha: float = 0.05
+    suites: dict[str, BaselineSuite] = field(default_factory=dict)
+    regressions: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- the document
+
+
+@dataclass
+class RunGate:
+    """The run's verdict: every suite's gate and, with a baseline, the regression gate."""
+
+    passed: bool = True
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResultsDocument:
+    schema: str = SCHEMA_VERSION
+    run: RunFacts = field(default_factory=RunFacts)
+    items: list[Record] = field(default_factory=list)
+    suites: dict[str, SuiteResults] = field(default_factory=dict)
+    gate: RunGate = field(default_factory=RunGate)
+    baseline: BaselineSection | None = field(default=None, metadata=OMIT_NONE)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as JSON values (no NaN or infinity: those become null)."""
+        data = to_json_value(self)
+        assert isinstance(data, dict)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResultsDocument:
+        """Parse the JSON value of a results file; DataError on another schema or a wrong type."""
+        if isinstance(data, ResultsDocument):
+            return data
+        if not isinstance(data, Mapping):
+            raise DataError(f"expected a JSON object at the top, got {type(data).__name__}")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise DataError(f"schema is {data.get('schema')!r}, expected {SCHEMA_VERSION!r}")
+        return parse_as(ResultsDocument, data, "")
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+    def write(self, path: Path) -> Path:
+        return write_text_atomic(self.dumps(), path)
+
+    @classmethod
+    def read(cls, path: Path) -> ResultsDocument:
+        """Read a results file; DataError naming it when it is absent, not JSON or not ours."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"results file not found: {path}") from None
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        try:
+            return cls.from_json(data)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a results file is meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------- conversion
+
+T = TypeVar("T")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    return _HINTS[cls]
+
+
+def to_json_value(value: Any) -> Any:
+    """Dataclasses to objects, tuples to lists, paths to strings, non-finite floats to null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.metadata.get("flatten"):
+                for key, extra in item.items():
+                    out.setdefault(str(key), to_json_value(extra))
+            elif not (item is None and f.metadata.get("omit_none")):
+                out[f.name] = to_json_value(item)
+        return out
+    if isinstance(value, Mapping):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _fail(where: str, expected: str, data: Any) -> DataError:
+    return DataError(f"{where or 'results'}: expected {expected}, got {type(data).__name__}")
+
+
+def parse_as(cls: type[T], data: Any, where: str) -> T:
+    """The `cls` (a class of this module, or Record) that `data` (a parsed JSON value) stands for."""
+    return typing.cast(T, from_json_value(cls, data, where))
+
+
+def from_json_value(tp: Any, data: Any, where: str) -> Any:
+    """The value of type `tp` that `data` (a parsed JSON value) stands for."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return data
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if data is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return from_json_value(option, data, where)
+            except DataError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is Literal:
+        if data not in get_args(tp):
+            raise DataError(f"{where}: {data!r} is not one of {', '.join(map(repr, get_args(tp)))}")
+        return data
+    if origin is list:
+        if not isinstance(data, list):
+            raise _fail(where, "a list", data)
+        (item_type,) = get_args(tp)
+        return [from_json_value(item_type, item, f"{where}[{index}]") for index, item in enumerate(data)]
+    if origin is dict:
+        if not isinstance(data, Mapping):
+            raise _fail(where, "an object", data)
+        value_type = get_args(tp)[1]
+        return {str(key): from_json_value(value_type, item, f"{where}.{key}") for key, item in data.items()}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass_from_json(tp, data, where)
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise _fail(where, "true or false", data)
+        return data
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _fail(where, "a whole number", data)
+        return data
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise _fail(where, "a number", data)
+        return float(data)
+    if tp is str:
+        if not isinstance(data, str):
+            raise _fail(where, "a string", data)
+        return data
+    raise TypeError(f"no JSON conversion for {tp!r}")
+
+
+def _dataclass_from_json(cls: type[T], data: Any, where: str) -> T:
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise _fail(where, "an object", data)
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.metadata.get("flatten"):
+            values[f.name] = {key: value for key, value in data.items() if key not in known}
+        elif f.name in data:
+            values[f.name] = from_json_value(hints[f.name], data[f.name], f"{where}.{f.name}".lstrip("."))
+    return cls(**values)
+
+
+# ----------------------------------------------------------------------------- JSON Schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of `vlmsafety-results.json`, derived from the classes."""
+    definitions: dict[str, Any] = {}
+    root = _schema_of(ResultsDocument, definitions)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/pytest-vlmsafety/pytest-vlmsafety/results.schema.json",
+        "title": "pytest-vlmsafety results (vlmsafety-results.json)",
+        "description": f"Written by pytest-vlmsafety; 'schema' is always {SCHEMA_VERSION!r}.",
+        **root,
+        "$defs": dict(sorted(definitions.items())),
+    }
+
+
+def _schema_of(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    origin = get_origin(tp)
+    if tp is Any:
+        return {}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(option, definitions) for option in get_args(tp)]}
+    if tp is type(None):
+        return {"type": "null"}
+    if origin is Literal:
+        return {"enum": list(get_args(tp))}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(get_args(tp)[0], definitions)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(get_args(tp)[1], definitions)}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if tp is ResultsDocument:
+            return _object_schema(tp, definitions)
+        if tp.__name__ not in definitions:
+            definitions[tp.__name__] = {}  # a placeholder first: classes may refer to themselves
+            definitions[tp.__name__] = _object_schema(tp, definitions)
+        return {"$ref": f"#/$defs/{tp.__name__}"}
+    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    if tp in simple:
+        return {"type": simple[tp]}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _object_schema(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:
+    hints = _hints(cls)
+    properties: dict[str, Any] = {}
+    open_object = False
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("flatten"):
+            open_object = True
+            continue
+        properties[f.name] = _schema_of(hints[f.name], definitions)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if cls is ResultsDocument:
+        properties["schema"] = {"const": SCHEMA_VERSION}
+        schema["required"] = ["schema", "run", "items", "suites", "gate"]
+    if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
+        schema["description"] = " ".join(cls.__doc__.split())
+    schema["additionalProperties"] = open_object
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2))

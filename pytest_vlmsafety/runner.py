@@ -1,0 +1,157 @@
+"""The side of a run that collects and runs items: a single process, or each xdist worker.
+
+`ItemRunner` puts the suites' items into pytest's collection, generates a shard on its first
+item, decides each item's test outcome and puts the item's record on its test report, where the
+controller (controller.py) picks it up, in this process or through xdist. `WorkerSummaryWriter`
+is registered on xdist workers only: it hands the worker's summary to the controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from .baseline import Baseline, is_known_failure
+from .collect import (
+    ITEM_RUNNER_KEY,
+    SafetyItemError,
+    SafetyMismatch,
+    SafetyTestItem,
+    SuiteCollector,
+    describe_failure,
+    node_name,
+)
+from .document import WorkerSummary, to_json_value
+from .engine import Engine
+from .items import Record, SafetyItem
+from .options import RunOptions
+from .suites import SuiteSelection
+
+# The worker's summary in xdist's `workeroutput`, read by controller.Controller.
+WORKER_SUMMARY_KEY = "vlmsafety"
+# The item's record on its test report; plain data, so that it travels from xdist workers.
+REPORT_RECORD_ATTR = "vlmsafety_record"
+
+
+class ItemRunner:
+    def __init__(
+        self,
+        config: pytest.Config,
+        options: RunOptions,
+        loaded: list[tuple[SuiteSelection, list[SafetyItem]]],
+        engine: Engine,
+        *,
+        explicit_paths: bool,
+        baseline: Baseline | None = None,
+        html_extras: bool = False,
+        worker_id: str | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.loaded = loaded
+        self.engine = engine
+        self.explicit_paths = explicit_paths
+        self.baseline = baseline
+        self.html_extras = html_extras
+        self.worker_id = worker_id
+        self.device = device
+        self.shards: dict[str, list[SafetyItem]] = {}
+        config.stash[ITEM_RUNNER_KEY] = self
+
+    # -- collection ------------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """A safety run given no paths runs only the suites; pass paths to run your tests alongside."""
+        return None if self.explicit_paths else True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        seen: set[str] = set()
+        for selection, suite_items in self.loaded:
+            unique = [i for i in suite_items if i.key not in seen]
+            seen.update(i.key for i in unique)
+            name = node_name(selection.label)
+            suite_node = SuiteCollector.from_parent(session, name=name, nodeid=name, items=unique)
+            # Through pytest's own collection protocol, so reporters count the items and a broken
+            # collector shows as a collection error.
+            items.extend(session.genitems(suite_node))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Shards hold the items that survived -k/-m deselection: only those are generated."""
+        for item in session.items:
+            if isinstance(item, SafetyTestItem):
+                assert item.parent is not None
+                self.shards.setdefault(item.parent.nodeid, []).append(item.safety_item)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def record_for(self, test_item: SafetyTestItem) -> Record:
+        key = test_item.safety_item.key
+        if key not in self.engine.records:
+            assert test_item.parent is not None
+            shard = self.shards.get(test_item.parent.nodeid) or [test_item.safety_item]
+            self.engine.run_shard(shard, label=test_item.parent.nodeid)
+        return self.engine.records[key]
+
+    def check_outcome(self, test_item: SafetyTestItem, record: Record) -> None:
+        if record.outcome == "pass":
+            return
+        if record.outcome == "error":
+            raise SafetyItemError(record.error or "error")
+        why = f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})"
+        if self.baseline is not None:
+            # Under a baseline the question is "did it get worse?": old failures are expected,
+            # new ones fail whatever the gate mode.
+            if is_known_failure(self.baseline, record.suite, record.id, record.outcome):
+                pytest.xfail(f"known failure in the baseline: {why}")
+            raise SafetyMismatch("new failure (not in the baseline)\n" + describe_failure(record))
+        if self.options.gate == "items":
+            raise SafetyMismatch(describe_failure(record))
+        pytest.xfail(why)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, SafetyTestItem):
+            if call.excinfo is not None and call.excinfo.errisinstance((SafetyItemError, SafetyMismatch)):
+                report.longrepr = str(call.excinfo.value)  # the message is the whole story, not a traceback
+            decisive = call.when == "call" or (call.when == "setup" and report.failed)
+            record = self.engine.records.get(item.safety_item.key)
+            if decisive and record is not None:
+                record.nodeid = item.nodeid
+                data = record.to_dict()
+                setattr(report, REPORT_RECORD_ATTR, data)
+                if self.html_extras:
+                    from .report.pytest_html import add_item_extras
+
+                    add_item_extras(report, record)
+                report.user_properties.append(("vlmsafety_outcome", record.outcome))
+                if record.verdict is not None:
+                    report.user_properties.append(("vlmsafety_verdict", record.verdict))
+        return report
+
+    def summary(self) -> WorkerSummary:
+        """What this process did, for the run facts."""
+        return WorkerSummary(
+            worker_id=self.worker_id,
+            device=self.device,
+            model=self.engine.model_info(),
+            stats=self.engine.stats.rounded(),
+        )
+
+
+class WorkerSummaryWriter:
+    """On an xdist worker: the worker's summary goes to the controller with `workeroutput`."""
+
+    def __init__(self, config: pytest.Config, runner: ItemRunner) -> None:
+        self.config = config
+        self.runner = runner
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(self.config, "workeroutput")  # noqa: B009  (set by xdist on workers only)
+        workeroutput[WORKER_SUMMARY_KEY] = to_json_value(self.runner.summary())
