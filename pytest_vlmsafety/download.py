@@ -23,14 +23,9 @@ from .errors import ConfigError, DataError
 
 MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
 
-# Hub dataset of each downloadable suite, used when its manifest (suites/<name>.toml, key
-# `[hub] repo_id`) does not name one.
-HUB_REPO_FALLBACK: dict[str, str] = {
-    "holisafe": "etri-vilab/holisafe-bench",
-    "unsafeconcepts": "yiting/UnsafeConcepts",
-    "mis": "Tuwhy/MIS_Test",
-}
-HUB_SUITES: tuple[str, ...] = tuple(HUB_REPO_FALLBACK)
+# Suites whose data is on the hub. Each one's dataset id has one home: its manifest
+# (suites/<name>.toml, key `[hub] repo_id`), read by hub_repo_id.
+HUB_SUITES: tuple[str, ...] = ("holisafe", "unsafeconcepts", "mis")
 
 _OFFLINE_VALUES = ("1", "on", "yes", "true")
 
@@ -47,10 +42,10 @@ def suite_manifest(suite_name: str) -> dict[str, Any]:
 
 
 def hub_repo_id(suite_name: str) -> str:
-    """The hub dataset of a downloadable suite: its manifest's `[hub] repo_id`, else the built-in table."""
+    """The hub dataset of a downloadable suite: its manifest's `[hub] repo_id`."""
     _refuse_non_hub_suite(suite_name, None)
     hub = suite_manifest(suite_name).get("hub")
-    repo_id = (hub.get("repo_id") if isinstance(hub, dict) else None) or HUB_REPO_FALLBACK.get(suite_name)
+    repo_id = hub.get("repo_id") if isinstance(hub, dict) else None
     if not isinstance(repo_id, str) or not repo_id:
         raise ConfigError(
             f"suite {suite_name!r} has no data to download; --safety-download accepts: {', '.join(HUB_SUITES)}"

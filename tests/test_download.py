@@ -19,13 +19,14 @@ from PIL import Image
 
 from pytest_vlmsafety import download
 from pytest_vlmsafety.download import (
-    HUB_REPO_FALLBACK,
+    HUB_SUITES,
     download_suite_data,
     expected_layout,
     hub_repo_id,
     suite_manifest,
 )
 from pytest_vlmsafety.errors import ConfigError, DataError
+from pytest_vlmsafety.suites import holisafe, mis
 from pytest_vlmsafety.suites.holisafe import HoliSafeSuite
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -269,10 +270,11 @@ def test_suites_without_hub_data_are_refused(tmp_path: Path, name: str) -> None:
 
 
 def test_manifests_name_the_hub_datasets() -> None:
-    for name in ("holisafe", "mis"):
-        assert suite_manifest(name)["hub"]["repo_id"] == HUB_REPO_FALLBACK[name]
-        assert hub_repo_id(name) == HUB_REPO_FALLBACK[name]
-    assert hub_repo_id("unsafeconcepts") == "yiting/UnsafeConcepts"
+    expected = {"holisafe": "etri-vilab/holisafe-bench", "mis": "Tuwhy/MIS_Test", "unsafeconcepts": "yiting/UnsafeConcepts"}
+    assert set(expected) == set(HUB_SUITES)
+    for name, repo_id in expected.items():
+        assert suite_manifest(name)["hub"]["repo_id"] == hub_repo_id(name) == repo_id
+    assert (holisafe.HUB_REPO_ID, mis.HUB_REPO_ID) == (expected["holisafe"], expected["mis"])
 
 
 def test_manifests_describe_layout_counts_licence_and_citation() -> None:

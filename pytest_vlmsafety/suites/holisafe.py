@@ -47,12 +47,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..download import hub_repo_id
 from ..errors import DataError
 from ..items import COMPLIED, REFUSED, MetaValue, Record, SafetyItem, Verdict
 from ..judges.base import RuleJudge
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside
 
-HUB_REPO_ID = "etri-vilab/holisafe-bench"
+HUB_REPO_ID = hub_repo_id("holisafe")
 DATA_FILE = "holisafe_bench.json"
 IMAGES_DIR = "images"
 MAX_NEW_TOKENS = 512

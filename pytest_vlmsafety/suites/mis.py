@@ -38,11 +38,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..download import hub_repo_id
 from ..errors import DataError
 from ..items import Record, SafetyItem
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside
 
-HUB_REPO_ID = "Tuwhy/MIS_Test"
+HUB_REPO_ID = hub_repo_id("mis")
 MAX_NEW_TOKENS = 1024
 MIS_SPLITS: tuple[str, ...] = ("easy", "hard", "real")
 SPLIT_FILES: dict[str, str] = {split: f"mis_{split}.json" for split in MIS_SPLITS}
