@@ -9,6 +9,7 @@ from PIL import Image
 from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
 from pytest_vlmsafety.backends.hf import HuggingFaceBackend, auto_batch_size, batches, kv_bytes_per_token, order_for_batching
 from pytest_vlmsafety.backends.replay import ReplayBackend
+from pytest_vlmsafety.document import SCHEMA_VERSION
 from pytest_vlmsafety.errors import ConfigError
 
 
@@ -51,7 +52,9 @@ def test_batches_never_mix_image_counts_or_lengths() -> None:
 
 def test_replay_reads_all_three_formats(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
-    results.write_text(json.dumps({"items": [{"suite": "s", "id": "1", "response": "from results"}]}))
+    results.write_text(
+        json.dumps({"schema": SCHEMA_VERSION, "items": [{"suite": "s", "id": "1", "response": "from results"}]})
+    )
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text('{"id": "1", "response": "from jsonl"}\n\n{"id": "2", "response": null}\n')
     holisafe = tmp_path / "pred.json"

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..document import ResultsDocument
+from ..errors import ConfigError, DataError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
 
 
@@ -27,7 +28,11 @@ def _rows_from_file(path: Path) -> tuple[str, list[Mapping[str, Any]]]:
     except json.JSONDecodeError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("items"), list):
-        return "results", data["items"]
+        try:
+            items = ResultsDocument.from_json(data).items
+        except DataError as exc:
+            raise ConfigError(f"--vlm=replay:{path}: not a results file of this plugin: {exc}") from None
+        return "results", [{"suite": item.suite, "id": item.id, "response": item.response} for item in items]
     if isinstance(data, list):
         return "holisafe-predictions", data
     rows = []
