@@ -153,5 +153,5 @@ class WorkerSummaryWriter:
         self.runner = runner
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        workeroutput = getattr(self.config, "workeroutput")  # noqa: B009  (set by xdist on workers only)
-        workeroutput[WORKER_SUMMARY_KEY] = to_json_value(self.runner.summary())
+        # Set by xdist on workers only: execnet carries plain data, hence the JSON value.
+        self.config.workeroutput[WORKER_SUMMARY_KEY] = to_json_value(self.runner.summary())  # type: ignore[attr-defined]
