@@ -203,7 +203,6 @@ def _unpack_archives(target: Path) -> None:
 
 
 __all__ = [
-    "HUB_REPO_FALLBACK",
     "HUB_SUITES",
     "download_suite_data",
     "expected_layout",
