@@ -25,26 +25,37 @@ JUDGES: dict[str, str] = {
 # What --safety-judge accepts besides the registered names: `auto` picks each suite's own.
 JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
 
-_instances: dict[str, Judge] = {}
+_instances: dict[tuple[str, RunOptions | None], Judge] = {}
+# Judges that can be built without a run's options (their options only refine them).
+_OPTIONS_OPTIONAL: frozenset[str] = frozenset({"refusal"})
+# The options of the latest run that passed them, for callers that do not (a second-opinion judge).
+_run_options: list[tuple[RunOptions, Path | None]] = []
 
 
 def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | None = None) -> Judge:
-    """The judge registered under `name` (one instance per process). A judge class with a
-    `from_options` constructor (the LLM judge) is built from the run's `options`, with its cache
-    under `base_dir` (the invocation directory)."""
-    if name not in _instances:
-        target = JUDGES.get(name)
-        if target is None:
-            raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
-        module_name, _, class_name = target.partition(":")
-        judge_class = getattr(importlib.import_module(module_name), class_name)
-        if hasattr(judge_class, "from_options"):
-            if options is None:
+    """The judge registered under `name` (one instance per process and run). A judge class with
+    a `from_options` constructor is built from the run's `options`: the LLM judge (its cache
+    under `base_dir`, the invocation directory) and `refusal` (its `--refusal-phrases`). Called
+    without options, it uses those of the latest call that passed them."""
+    target = JUDGES.get(name)
+    if target is None:
+        raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
+    if options is not None:
+        _run_options[:] = [(options, base_dir)]
+    elif _run_options:
+        options, base_dir = _run_options[0]
+    module_name, _, class_name = target.partition(":")
+    judge_class = getattr(importlib.import_module(module_name), class_name)
+    built_from_options = hasattr(judge_class, "from_options")
+    key = (name, options if built_from_options else None)
+    if key not in _instances:
+        if built_from_options:
+            if options is None and name not in _OPTIONS_OPTIONAL:
                 raise ConfigError(f"judge {name!r} is built from the run's options; call get_judge({name!r}, options)")
-            _instances[name] = judge_class.from_options(options, base_dir)
+            _instances[key] = judge_class.from_options(options, base_dir)
         else:
-            _instances[name] = judge_class()
-    return _instances[name]
+            _instances[key] = judge_class()
+    return _instances[key]
 
 
 __all__ = ["Judge", "RuleJudge", "JUDGES", "JUDGE_CHOICES", "get_judge"]
