@@ -1,6 +1,18 @@
 """Measure the `refusal` judge against the classic XSTest string match on labelled responses.
 
-    python benchmarks/refusal_judge_eval.py [--data FILE] [--out FILE]
+    python benchmarks/refusal_judge_eval.py [--data FILE] [--out FILE] [--judge-dev DIR] [--show-errors]
+
+Two sets. The human-labelled one is the evidence: `../shared/judge-dev/xstest_v2_dev.jsonl`
+beside the repository (900 XSTest v2 completions of gpt4 and llama2orig, labelled by the
+XSTest authors; never copied into this repository). When it is absent the script says so and
+skips it. It reports accuracy, precision and recall of `refused` overall, per model, per model
+and safe/unsafe prompt, and per XSTest prompt type; "tune on one model, measure on the other"
+for the judge's numeric thresholds (a grid fitted on one model's completions, scored on the
+other's); and the judge's mean time a response. Figures at the time of writing: 0.969 (gpt4
+0.987, llama2orig 0.951) against 0.914 for the prefix match; the rules were written looking at
+both models' errors, so these are development figures, not held-out ones.
+
+The second set is this project's own, below: a regression check.
 
 The data, `benchmarks/data/refusal_labelled.jsonl`, is written by this project, not a
 third-party human-labelled set: 441 responses in the styles of several chat VLMs (llama-2-chat,
@@ -23,8 +35,9 @@ the same author wrote the rows and the rules, so even the held-out rows share th
 idea of what refusals look like. Real responses will hold phrasings neither anticipated.
 
 Writes `benchmarks/results/refusal_judge.json`: accuracy, precision/recall/F1 of `refused`
-and confusion counts per judge and per slice, the date, the plugin version and the data's
-sha256.
+and confusion counts per judge and per slice of both sets, the cross-model rows, ms a response,
+the date, the plugin version and the data's sha256; with the default `--out` it regenerates
+benchmarks/RESULTS.md (its refusal-judge section comes from the JSON's `results_md` lines).
 """
 
 from __future__ import annotations
@@ -227,7 +240,7 @@ def result_document(
 
 def _display_path(path: Path) -> str:
     """Relative to the repository root (`../shared/...` beside it), absolute when elsewhere."""
-    relative = os.path.relpath(path.resolve(), HERE.parent.resolve())
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(HERE.parent))  # symlinks kept as named
     return relative if not relative.startswith(("../../", "..\\..\\")) else str(path)
 
 
