@@ -16,10 +16,11 @@ import platform
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO = BENCHMARKS_DIR.parent
@@ -35,7 +36,9 @@ NO_GPU = "not measured here (no GPU in this session)"
 # The issue's targets, in the order RESULTS.md lists them. A benchmark reports a target by id;
 # a target no result file reports on a device is listed as not measured there.
 TARGETS: dict[str, tuple[str, str, str]] = {
-    "batched-vs-loop": ("Batched HF generation at batch 32 vs the per-item loop (items/s, GPU)", ">= 8x", "throughput.py"),
+    "batched-vs-loop": (
+        "Batched HF generation at batch 32 vs the per-item loop (items/s, GPU)", ">= 8x", "throughput.py"
+    ),
     "vllm-vs-hf": ("vLLM vs batched HF generation (items/s)", ">= 3x", "throughput.py"),
     "overhead": ("Plugin cost per item (replay backend) vs bare pytest", "<= 2x", "overhead.py"),
     "rerun": ("Cached rerun vs the generating run (wall time)", ">= 20x", "rerun.py"),
@@ -138,7 +141,7 @@ def environment() -> dict[str, Any]:
     """Everything a reader needs to judge whether two results are comparable."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": device_label(),
         **gpu_facts(),
         "cpu": cpu_model(),
@@ -188,7 +191,7 @@ def format_cell(value: Any) -> str:
 def text_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [list(columns)] + [[format_cell(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -244,6 +247,7 @@ timed tests.
     python benchmarks/throughput.py --model qwen2-vl-2b     # GPU: Qwen2-VL-2B size, random weights
     python benchmarks/overhead.py                           # 10,000 replayed items vs bare pytest
     python benchmarks/rerun.py                              # sample suite, then the same run cached
+    python benchmarks/refusal_judge_eval.py                 # refusal judge vs labelled responses
 """
 
 
@@ -267,7 +271,8 @@ def _device_order(device: str) -> tuple[int, str]:
 def _device_heading(documents: Sequence[Mapping[str, Any]]) -> str:
     env = max((d["environment"] for d in documents), key=lambda e: e["date"])
     if env.get("gpu"):
-        return f"{env['gpu']} ({env.get('gpu_memory_gib')} GiB, CUDA {env.get('cuda')}; CPU {env['cpu']}, {env['cpu_count']} cores)"
+        gpu = f"{env['gpu']} ({env.get('gpu_memory_gib')} GiB, CUDA {env.get('cuda')}"
+        return f"{gpu}; CPU {env['cpu']}, {env['cpu_count']} cores)"
     return f"CPU only: {env['cpu']}, {env['cpu_count']} cores"
 
 
@@ -282,7 +287,8 @@ def _target_rows(device: str, documents: Sequence[Mapping[str, Any]]) -> list[li
             label = f"{description} [{item['label']}]" if item["label"] else description
             rows.append([label, goal, item["measured"], item["status"]])
         if target_id not in reported:
-            status = NO_GPU if device == "cpu" and target_id in ("batched-vs-loop", "vllm-vs-hf") else "not measured on this device"
+            gpu_only = device == "cpu" and target_id in ("batched-vs-loop", "vllm-vs-hf")
+            status = NO_GPU if gpu_only else "not measured on this device"
             rows.append([description, goal, "-", f"{status}: run `benchmarks/{script}`"])
     return rows
 
@@ -308,6 +314,21 @@ def _document_section(document: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _own_sections(results_dir: Path) -> list[str]:
+    """Sections that a benchmark with its own result format renders itself: the `results_md` lines
+    of a results file (benchmarks/refusal_judge_eval.py)."""
+    lines: list[str] = []
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        section = document.get("results_md") if isinstance(document, dict) else None
+        if isinstance(section, list) and all(isinstance(line, str) for line in section):
+            lines += [*section, ""]
+    return lines
+
+
 def render_results_md(results_dir: Path) -> str:
     by_device: dict[str, list[dict[str, Any]]] = {}
     for document in load_results(results_dir):
@@ -327,6 +348,7 @@ def render_results_md(results_dir: Path) -> str:
         lines.append("")
         for document in documents:
             lines += _document_section(document)
+    lines += _own_sections(results_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -94,6 +94,8 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
                "mis, choice, safe_unsafe, refusal) or FILE for all; repeatable (see docs/backends.md)",
                "[SCHEME=]FILE", kind="append"),
+    OptionSpec("--refusal-phrases", "file of phrases, one a line, that make the refusal judge read a response as a "
+               "refusal wherever they occur: a deployment's fixed guardrail message or canned reply", "FILE"),
 )
 
 Lookup = Callable[[OptionSpec], "str | list[str] | bool | None"]
@@ -128,6 +130,7 @@ class RunOptions:
     vlm_tensor_parallel: int = 1
     judge_model: str | None = None
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
+    refusal_phrases: tuple[str, ...] = ()  # from --refusal-phrases, normalised; read at start-up
 
     @property
     def active(self) -> bool:
@@ -223,7 +226,17 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", given("--vlm-tensor-parallel")),
         judge_model=judge_model,
         judge_prompts=judge_prompts,
+        refusal_phrases=_refusal_phrases(text("--refusal-phrases")),
     )
+
+
+def _refusal_phrases(raw: str | None) -> tuple[str, ...]:
+    """Read at start-up, so an unreadable file fails before any model loads."""
+    if raw is None:
+        return ()
+    from .judges.refusal import read_refusal_phrases
+
+    return read_refusal_phrases(Path(raw).expanduser())
 
 
 def _base_url(raw: str | None) -> str | None:

@@ -26,14 +26,17 @@ JUDGES: dict[str, str] = {
 JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
 
 # Judges built so far, by what configured them: the name alone for a rule judge; the name, the
-# run's options and the base folder for a judge built from options (the LLM judge).
+# run's options and the base folder for a judge built from options (the LLM and refusal judges).
 _instances: dict[tuple[object, ...], Judge] = {}
+# Judges that can be built without a run's options (their options only refine them).
+_OPTIONS_OPTIONAL: frozenset[str] = frozenset({"refusal"})
 
 
 def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | None = None) -> Judge:
     """The judge registered under `name`, one instance per configuration and process. A judge
-    class with a `from_options` constructor (the LLM judge) is built from the run's `options`,
-    with its cache under `base_dir` (the invocation directory)."""
+    class with a `from_options` constructor is built from the run's `options`: the LLM judge (its
+    cache under `base_dir`, the invocation directory) and `refusal` (its `--refusal-phrases`).
+    `refusal` can also be built without options (no deployment phrases)."""
     target = JUDGES.get(name)
     if target is None:
         raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
@@ -43,7 +46,7 @@ def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | Non
     key: tuple[object, ...] = (name, options, base_dir) if built_from_options else (name,)
     if key not in _instances:
         if built_from_options:
-            if options is None:
+            if options is None and name not in _OPTIONS_OPTIONAL:
                 raise ConfigError(f"judge {name!r} is built from the run's options; call get_judge({name!r}, options)")
             _instances[key] = judge_class.from_options(options, base_dir)
         else:
