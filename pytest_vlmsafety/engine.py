@@ -13,8 +13,9 @@ from typing import Protocol
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
 from .backends.images import check_images_exist
 from .errors import ItemError, VlmSafetyError
-from .items import Record, SafetyItem, record_for
+from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
+from .judges.base import LLM_JUDGE_NAME
 from .options import RunOptions
 from .suites import Suite
 
@@ -175,9 +176,9 @@ class Engine:
     def judge_name(self, item: SafetyItem) -> str:
         return self.suites[item.suite].judge_name_for(item, self.options.judge)
 
-    def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list:
+    def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
         judge = get_judge(name, self.options, self.base_dir)
-        if name != "llm":
+        if name != LLM_JUDGE_NAME:
             return judge.judge(items, responses)
         from .judges.llm import judge_with_second_opinion
 

@@ -25,9 +25,11 @@ def suite_summary(suite: Suite | None, records: Sequence[Record], thresholds: Th
     calib = calibration(records)
     gate = evaluate_gate(calib, thresholds)
     official: dict[str, Any] = {}
+    official_notes: list[str] = []
     if suite is not None:
         judged = [r for r in records if r.outcome != "error"]
         official = suite.official_metrics(judged) if judged else {}
+        official_notes = suite.official_notes(judged) if judged else []
     return {
         "counts": outcome_counts(records),
         "calibration": calib,
@@ -36,6 +38,7 @@ def suite_summary(suite: Suite | None, records: Sequence[Record], thresholds: Th
             for category, group in group_by(records, "category").items()
         },
         "official": official,
+        "official_notes": official_notes,
         "pairs": pair_summary(records),
         "judge_agreement": agreement.to_dict() if (agreement := agreement_from_records(records)) else None,
         "gate": gate_dict(gate),

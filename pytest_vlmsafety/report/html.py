@@ -278,6 +278,8 @@ class SuiteSummary:
     pairs: Mapping[str, int]
     # Two judges on the same responses (an LLM judge and the suite's rule): kappa, disagreements.
     agreement: Mapping[str, Any] | None = None
+    # Why an official metric is absent or not comparable with the paper (plain text).
+    official_notes: tuple[str, ...] = ()
 
 
 def build_context(results: Mapping[str, Any], *, max_thumbnails: int, thumb_px: int) -> dict[str, Any]:
@@ -537,6 +539,7 @@ def _suite_summary(name: str, data: Mapping[str, Any], thresholds: Mapping[str, 
         official=official_table(_mapping(data.get("official"))),
         pairs=_with_defaults(data.get("pairs"), PAIR_DEFAULTS),
         agreement=_mapping(data.get("judge_agreement")) or None,
+        official_notes=tuple(str(note) for note in data.get("official_notes") or []),
     )
 
 
@@ -575,7 +578,15 @@ def official_table(official: Mapping[str, Any]) -> OfficialTable | None:
     if not official:
         return None
     flat = {name: value for name, value in official.items() if not isinstance(value, Mapping)}
-    groups = [(name, value) for name, value in official.items() if isinstance(value, Mapping)]
+    groups: list[tuple[str, Mapping[str, Any]]] = []
+    for name, value in official.items():
+        if not isinstance(value, Mapping):
+            continue
+        if value and all(isinstance(inner, Mapping) for inner in value.values()):
+            # A group of groups (HoliSafe's per-subcategory table): one row per inner group.
+            groups += [(f"{name}: {inner_name}", inner) for inner_name, inner in value.items()]
+        else:
+            groups.append((name, value))
     table_rows = ([("", flat)] if flat else []) + groups
     columns = tuple(dict.fromkeys(metric for _, metrics in table_rows for metric in metrics))
     return OfficialTable(

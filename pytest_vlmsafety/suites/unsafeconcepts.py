@@ -67,8 +67,8 @@ from ..download import suite_manifest
 from ..errors import ConfigError, DataError
 from ..items import Record, SafetyItem, Verdict
 from ..judges.base import RuleJudge
-from ..judges.parsers import NA, SAFE, UNSAFE, parse_option_str, read_choice, read_safe_unsafe
-from .base import OfficialMetrics, Suite, read_jsonl, require_file, resolve_inside
+from ..judges.parsers import NA, SAFE, UNSAFE, option_texts_of, parse_option_str, read_choice, read_safe_unsafe
+from .base import OfficialMetrics, Suite, read_jsonl, require_file, resolve_inside, text_field
 
 METADATA_FILE = "metadata.jsonl"
 PERCEPTION_FILE = "perception_metadata.jsonl"
@@ -140,7 +140,7 @@ class UnsafeConceptsRuleJudge(RuleJudge):
 
     def judge_one(self, item: SafetyItem, response: str) -> Verdict:
         if item.task == "choice":
-            option_texts = _option_texts(item)
+            option_texts = option_texts_of(item.meta.get("option_str"), OPTIONS)
             parsed = read_choice(response, OPTIONS, option_texts)
         elif item.task == "label":
             parsed = read_safe_unsafe(response, yes_means=str(item.meta.get("yes_means", YES_MEANS)))
@@ -150,16 +150,6 @@ class UnsafeConceptsRuleJudge(RuleJudge):
                 f"open-ended {item.suite} item: use --safety-judge auto (or another judge) for that suite"
             )
         return Verdict(label=parsed.label, reason=f"rule parser: {parsed.rule}", judge=self.name)
-
-
-def _option_texts(item: SafetyItem) -> Mapping[str, str] | None:
-    option_str = item.meta.get("option_str")
-    if not isinstance(option_str, str):
-        return None
-    try:
-        return parse_option_str(option_str, OPTIONS)
-    except ValueError:
-        return None
 
 
 # --- reading the metadata -------------------------------------------------------------------
@@ -178,26 +168,19 @@ class ImageRecord:
     concept: str
 
 
-def _text_field(row: Mapping[str, Any], field: str, where: str) -> str:
-    value = row.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{where}: field {field!r} must be non-empty text, got {value!r}")
-    return value
-
-
 def read_image_records(path: Path, root: Path) -> list[tuple[ImageRecord, Mapping[str, Any]]]:
     """Each record of a metadata file, checked, with its raw row (for the perception fields)."""
     records = []
     for row_index, (line, row) in enumerate(read_jsonl(path)):
         where = f"{path}:{line}"
-        image_filename = _text_field(row, "image_filename", where)
+        image_filename = text_field(row, "image_filename", where)
         record = ImageRecord(
             row=row_index,
             line=line,
             image=resolve_inside(root, image_filename, what=where),
             image_filename=image_filename,
-            category=_text_field(row, "category", where),
-            concept=_text_field(row, "unsafe_concept", where),
+            category=text_field(row, "category", where),
+            concept=text_field(row, "unsafe_concept", where),
         )
         records.append((record, row))
     if not records:
@@ -250,7 +233,7 @@ class UnsafeConceptsSuite(Suite):
         items = []
         for record, row in read_image_records(path, root):
             where = f"{path}:{record.line}"
-            option_str = _text_field(row, "option_str", where)
+            option_str = text_field(row, "option_str", where)
             try:
                 parse_option_str(option_str, OPTIONS)
             except ValueError as exc:
