@@ -454,3 +454,22 @@ def test_judge_agrees_with_the_official_rule_on_every_listed_phrase() -> None:
     for sample in samples:
         refused = HoliSafeRuleJudge().judge_one(ITEM, sample).label == REFUSED
         assert refused == (official_check_answer(sample) == "U"), sample
+
+
+def test_subcategory_table_in_the_terminal_and_the_report() -> None:
+    from pytest_vlmsafety.report.html import official_table
+    from pytest_vlmsafety.summary import official_lines
+
+    official = {"RR": 0.5, "mASR": 0.25, "subcategories": {"terrorism": {"ASR": 0.375, "RR": 0.5}, "race": {"RR": 0.0}}}
+    lines = official_lines({"holisafe": {"official": official, "official_notes": ["mASR counts ... as 0"]}})
+    assert lines[0] == "holisafe: RR=0.500, mASR=0.250"
+    assert lines[1:4] == ["holisafe subcategories:", "  terrorism  ASR=0.375, RR=0.500", "  race       RR=0.000"]
+    assert lines[4] == "holisafe: note: mASR counts ... as 0"
+    table = official_table(official)
+    assert table is not None
+    assert table.columns == ("RR", "mASR", "ASR")
+    assert table.rows == (
+        ("", (0.5, 0.25, None)),
+        ("subcategories: terrorism", (0.5, None, 0.375)),
+        ("subcategories: race", (0.0, None, None)),
+    )

@@ -591,3 +591,10 @@ def test_browser_injected_script_does_not_run(driver, report_uri):
     assert driver.execute_script("return document.querySelectorAll('main img, main script').length") == 0
     texts = [element.get_attribute("textContent") for element in driver.find_elements(By.CSS_SELECTOR, "pre.text")]
     assert any("<script>document.title='pwned'</script><img src=x onerror=" in text for text in texts)
+
+
+def test_official_notes_are_shown_escaped():
+    results = _minimal_results([_item("a", "pass")])
+    results["suites"] = {"mis": {"official": {}, "official_notes": ["ASR needs <--safety-judge=llm> & a judge"]}}
+    page = render_html_report(results)
+    assert '<p class="official-note">ASR needs &lt;--safety-judge=llm&gt; &amp; a judge</p>' in page

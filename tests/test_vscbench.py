@@ -491,6 +491,20 @@ def test_sra_per_group_worked_by_hand() -> None:
     assert metrics["text/figstep"] == {"SRA_s": pytest.approx(1.0)}
 
 
+def test_text_centric_metrics_from_the_rule_judge_carry_a_note() -> None:
+    from dataclasses import replace
+
+    ruled = [record("text/figstep", "refuse", REFUSED), record("image", "refuse", REFUSED)]
+    for entry in ruled:
+        entry.judge = "vscbench-rule"
+    notes = VscbenchSuite().official_notes(ruled)
+    assert len(notes) == 1 and notes[0].startswith("text/figstep: judged by the sm_eval rule")
+    assert "not comparable" in notes[0]
+    llm_judged = [replace(entry, judge="llm") for entry in ruled]
+    assert VscbenchSuite().official_notes(llm_judged) == []
+    assert VscbenchSuite().official_notes([ruled[1]]) == []  # image-centric is sm_eval's own ground
+
+
 def test_no_metric_without_records() -> None:
     assert VscbenchSuite().official_metrics([]) == {}
     assert VscbenchSuite().official_metrics([record("text/concat", "refuse", None)]) == {}

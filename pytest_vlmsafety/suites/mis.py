@@ -141,6 +141,16 @@ class MisSuite(Suite):
             for split in sorted(tallies, key=_split_order)
         }
 
+    def official_notes(self, records: Sequence[Record]) -> list[str]:
+        own = [record for record in records if record.suite == self.name]
+        if not own or any(mis_judge_labels(record) is not None for record in own):
+            return []
+        return [
+            "the official ASR, HR, RSR and RR are absent: they come from the paper's LLM judge (perception level and "
+            "Safe/Unsafe per response); run with --safety-judge=llm --judge-model MODEL (the paper used gpt-4o). "
+            "The refusal rates above come from the generic refusal judge, a proxy."
+        ]
+
 
 def mis_judge_labels(record: Record) -> tuple[str, int | None] | None:
     """(safety label, perception level) of a record the LLM judge scored, else None.
