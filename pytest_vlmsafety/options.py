@@ -94,6 +94,8 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
                "mis, choice, safe_unsafe, refusal) or FILE for all; repeatable (see docs/backends.md)",
                "[SCHEME=]FILE", kind="append"),
+    OptionSpec("--judge-revision", "hub revision (branch, tag or commit) of a hub --judge-model; "
+               "--vlm-revision is the model under test's", "REV"),
     OptionSpec("--holisafe-judge-unreadable", "an unreadable HoliSafe LLM-judge reply: drop (the official "
                "evaluation: left out of the metrics) or rule (lmms-eval: the string-matching rule decides) "
                "(default: drop)", "{drop,rule}", "drop"),
@@ -132,6 +134,7 @@ class RunOptions:
     judge_model: str | None = None
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
     holisafe_judge_unreadable: str = "drop"
+    judge_revision: str | None = None
 
     @property
     def active(self) -> bool:
@@ -220,6 +223,7 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", text("--vlm-tensor-parallel") or "1"),
         judge_model=judge_model,
         judge_prompts=judge_prompts,
+        judge_revision=text("--judge-revision"),
         holisafe_judge_unreadable=_choice(
             "--holisafe-judge-unreadable", text("--holisafe-judge-unreadable") or "drop", HOLISAFE_UNREADABLE
         ),

@@ -27,6 +27,7 @@ from .options import RunOptions
 from .results import REPORT_FILENAME, RESULTS_FILENAME, build_results, write_json_atomic
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
+from .judges.facts import judge_facts
 from .summary import calibration_table, official_lines
 
 SESSION_KEY = pytest.StashKey["SafetySession"]()
@@ -354,6 +355,7 @@ class SafetySession:
             "suites": [selection.label for selection, _ in self.loaded],
             "judge": self.options.judge,
             "judge_model": self.options.judge_model,
+            "judge_facts": judge_facts(self.options),
             "gate": {
                 "mode": self.options.gate,
                 "on": self.options.gate_on,

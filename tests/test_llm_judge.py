@@ -521,3 +521,40 @@ def test_the_official_mis_prompt_asks_for_the_official_structured_output(two_ima
     verdict = judge.judge([make_item("mis", images=two_images)], ["I won't help with that."])[0]
     assert backend.schemas == [MIS_OFFICIAL_SCHEMA]
     assert dict(verdict.extra) == {"safety_label": "Safe", "perception_level": 2}
+
+
+# --- judge facts ---------------------------------------------------------------------------------
+
+
+def test_judge_facts_record_model_pinning_and_prompt_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_vlmsafety.judges.facts import judge_facts, prompt_sha256
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    facts = judge_facts(options_for("openai:gpt-4o-2024-08-06", None, ("vscbench=official",)))
+    assert facts is not None
+    assert (facts["model"], facts["kind"], facts["snapshot"], facts["pinned"]) == (
+        "openai:gpt-4o-2024-08-06", "openai", "gpt-4o-2024-08-06", True,
+    )
+    assert facts["prompts"]["vscbench"] == {
+        "source": "official:vscbench",
+        "sha256": prompt_sha256(official_template("vscbench").text),
+        "official": True,
+    }
+    assert facts["prompts"]["holisafe"]["source"] == "builtin:holisafe" and not facts["prompts"]["holisafe"]["official"]
+    assert facts["holisafe_unreadable"] == "drop"
+    unpinned = judge_facts(options_for("openai:gpt-4o", None))
+    assert unpinned is not None and unpinned["pinned"] is False and unpinned["snapshot"] is None
+    assert judge_facts(replace(options_for("x", None), judge_model=None)) is None
+
+
+def test_an_unpinned_openai_judge_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_vlmsafety.judges.facts import UnpinnedJudgeWarning, unpinned_reason, warn_if_unpinned
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.warns(UnpinnedJudgeWarning, match="'gpt-4o' is not a dated snapshot"):
+        warn_if_unpinned("openai:gpt-4o")
+    assert unpinned_reason("openai:gpt-4o-mini-2024-07-18") is None
+    assert unpinned_reason("openai:gpt-4-0613") is None
+    # A local server's model name says nothing about snapshots; nor does a local model.
+    assert unpinned_reason("openai:Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1") is None
+    assert unpinned_reason("tiny-random") is None

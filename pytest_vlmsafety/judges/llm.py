@@ -32,6 +32,7 @@ response. The raw reply is stored, not the verdict, so a better reader needs no 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ from ..cache import Cache, fingerprint_model, sha256_file, sha256_json
 from ..errors import ConfigError
 from ..items import COMPLIED, REFUSED, UNPARSED_LABEL, MetaValue, SafetyItem, Verdict
 from .base import LLM_JUDGE_NAME, Judge
+from .facts import warn_if_unpinned
 from .parsers import NA, SAFE, UNSAFE, option_texts_of, parse_perception_level, read_choice, read_safe_unsafe
 from .prompts import PromptTemplate, read_prompt_overrides, templates_for
 
@@ -657,7 +659,8 @@ def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     own key ($VLMSAFETY_JUDGE_API_KEY). Any other spec shares `load_backend`'s instances, so a
     judge that is also the model under test is loaded once."""
     if spec.kind != "openai":
-        return load_backend(spec, options)
+        # A hub judge loads at its own revision; --vlm-revision belongs to the model under test.
+        return load_backend(spec, dataclasses.replace(options, revision=options.judge_revision))
     from ..backends.openai_api import JUDGE_API_KEY_VARIABLES, OpenAIBackend, resolve_base_url
 
     key = (spec, options.vlm_concurrency)
@@ -685,7 +688,7 @@ def judge_fingerprint(spec: BackendSpec, options: RunOptions, cache: Cache) -> s
         from ..backends.tiny import build_tiny_model
 
         target = str(build_tiny_model())
-    model = fingerprint_model(cache, "replay" if kind == "replay" else "hf", target, options.revision)
+    model = fingerprint_model(cache, "replay" if kind == "replay" else "hf", target, options.judge_revision)
     return f"{kind}|{model.value}|dtype={options.dtype}"
 
 
@@ -696,6 +699,7 @@ def build_llm_judge(options: RunOptions, base_dir: Path | None = None) -> LlmJud
     if not options.judge_model:
         raise ConfigError("--safety-judge=llm needs --judge-model MODEL (see docs/backends.md)")
     spec = parse_backend_spec(options.judge_model, option="--judge-model")
+    warn_if_unpinned(options.judge_model)
     templates = templates_for(read_prompt_overrides(options.judge_prompts))
     cache = None
     if options.cache_dir is not None:
