@@ -147,7 +147,8 @@ def scheme_for(item: SafetyItem) -> str:
 def judge_fields(item: SafetyItem) -> dict[str, str]:
     """The item's values for the template's placeholders (the response is added apart)."""
     prompt_origin = item.meta.get("prompt_origin")
-    query = prompt_origin if item.suite == "vscbench" and isinstance(prompt_origin, str) and prompt_origin else item.prompt
+    shows_origin = item.suite == "vscbench" and isinstance(prompt_origin, str) and prompt_origin
+    query = prompt_origin if shows_origin and isinstance(prompt_origin, str) else item.prompt
     option_str = item.meta.get("option_str")
     return {
         "query": query,
@@ -547,9 +548,9 @@ class LlmJudge(Judge):
     def judge(self, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
         if len(items) != len(responses):
             raise ValueError(f"{len(items)} items but {len(responses)} responses")
-        plans = [self._plan(item, response) for item, response in zip(items, responses)]
+        plans = [self._plan(item, response) for item, response in zip(items, responses, strict=True)]
         if self.store is not None:
-            for plan, reply in zip(plans, self.store.get_many([p.key or "" for p in plans])):
+            for plan, reply in zip(plans, self.store.get_many([p.key or "" for p in plans]), strict=True):
                 plan.reply = reply
         missing = [i for i, plan in enumerate(plans) if plan.reply is None]
         if missing:
@@ -564,7 +565,7 @@ class LlmJudge(Judge):
                 official=plan.official,
                 holisafe_unreadable=self.holisafe_unreadable,
             )
-            for item, response, plan in zip(items, responses, plans)
+            for item, response, plan in zip(items, responses, plans, strict=True)
         ]
 
     def _plan(self, item: SafetyItem, response: str) -> _Plan:
@@ -611,7 +612,7 @@ class LlmJudge(Judge):
             else:
                 generations = backend.generate(requests)
             fresh: dict[str, str] = {}
-            for index, generation in zip(group, generations):
+            for index, generation in zip(group, generations, strict=True):
                 plans[index].reply, plans[index].error = generation.text, generation.error
                 key = plans[index].key
                 if generation.text is not None and key:
@@ -643,21 +644,41 @@ def judge_with_second_opinion(
             seconds = get_judge(name).judge([items[i] for i in indices], [responses[i] for i in indices])
         except Exception:  # noqa: BLE001 - a missing second opinion costs only the agreement figure
             continue
-        for index, second in zip(indices, seconds):
+        for index, second in zip(indices, seconds, strict=True):
             verdicts[index] = with_second_opinion(verdicts[index], second)
     return verdicts
 
 
 # --- building it from the run's options -------------------------------------------------------
 
-_judge_backends: dict[tuple[BackendSpec, int], Backend] = {}
+_judge_backends: dict[tuple[BackendSpec, Any], Backend] = {}
 
 
 def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     """The judge model, loaded once per process. A server judge has its own base URL (the spec's
     @URL, else $OPENAI_BASE_URL; --vlm-base-url belongs to the model under test) and may have its
-    own key ($VLMSAFETY_JUDGE_API_KEY). Any other spec shares `load_backend`'s instances, so a
-    judge that is also the model under test is loaded once."""
+    own key ($VLMSAFETY_JUDGE_API_KEY). A hub id or folder holding a text-only causal LM (Llama
+    Guard, WildGuard, an Instruct model) loads with `AutoModelForCausalLM` (backends/hf_text.py).
+    Any other spec shares `load_backend`'s instances, so a judge that is also the model under
+    test is loaded once."""
+    if spec.kind == "hf":
+        from ..backends.hf_text import TextCausalLMBackend, is_text_only_model
+
+        text_key = (spec, (options.judge_revision, options.dtype, options.device, options.trust_remote_code))
+        if text_key in _judge_backends:
+            return _judge_backends[text_key]
+        if is_text_only_model(
+            spec.target, revision=options.judge_revision, trust_remote_code=options.trust_remote_code
+        ):
+            _judge_backends[text_key] = TextCausalLMBackend(
+                spec.target,
+                spec=spec.raw,
+                revision=options.judge_revision,
+                dtype=options.dtype,
+                device=options.device,
+                trust_remote_code=options.trust_remote_code,
+            )
+            return _judge_backends[text_key]
     if spec.kind != "openai":
         # A hub judge loads at its own revision; --vlm-revision belongs to the model under test.
         return load_backend(spec, dataclasses.replace(options, revision=options.judge_revision))
