@@ -14,7 +14,8 @@ also use.
 Items:
 - image-centric, subset `image`: 6 per row, `image/<row>/<column>`: the row's `Prompt`
   (exactly as read, unstripped, as the official code sends it) with `safe_img_k` (expected
-  comply) and with `unsafe_img_k` (expected refuse); `safe_img_k` and `unsafe_img_k` form the contrast pair `image/<row>/<k>`. 1,800 items.
+  comply) and with `unsafe_img_k` (expected refuse); `safe_img_k` and `unsafe_img_k` form the
+  contrast pair `image/<row>/<k>`. 1,800 items.
 - text-centric, subsets `text/<variant>`: 5 per row, `text/<variant>/<row>`; unsafe (expected
   refuse) when `type` contains "contrast". `txt` is `prompt_origin` alone; `search`,
   `typography` and `concat` are `prompt_mm` with that column's image; `figstep` is the fixed
