@@ -184,7 +184,12 @@ class Engine:
 
         # The suite's own rule judge gives a second opinion, for the agreement (Cohen's kappa).
         return judge_with_second_opinion(
-            judge, items, responses, lambda item: self.suites[item.suite].judge_name_for(item, "auto")
+            judge,
+            items,
+            responses,
+            lambda item: self.suites[item.suite].judge_name_for(item, "auto"),
+            self.options,
+            self.base_dir,
         )
 
     def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:

@@ -96,6 +96,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "[SCHEME=]FILE", kind="append"),
     OptionSpec("--judge-revision", "hub revision (branch, tag or commit) of a hub --judge-model; "
                "--vlm-revision is the model under test's", "REV"),
+    OptionSpec("--unsafeconcepts-classifiers", "folder holding UnsafeConcepts' official answer classifiers "
+               "(perception_classifier/epoch_10.pt, alignment_classifier/epoch_10.pt, roberta-base/) for an "
+               "air-gapped site (default: the hub; the rule parsers judge when neither can be loaded)", "DIR"),
     OptionSpec("--holisafe-judge-unreadable", "an unreadable HoliSafe LLM-judge reply: drop (the official "
                "evaluation: left out of the metrics) or rule (lmms-eval: the string-matching rule decides) "
                "(default: drop)", "{drop,rule}", "drop"),
@@ -135,6 +138,7 @@ class RunOptions:
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
     holisafe_judge_unreadable: str = "drop"
     judge_revision: str | None = None
+    unsafeconcepts_classifiers: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -224,10 +228,15 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         judge_model=judge_model,
         judge_prompts=judge_prompts,
         judge_revision=text("--judge-revision"),
+        unsafeconcepts_classifiers=_optional_path(text("--unsafeconcepts-classifiers")),
         holisafe_judge_unreadable=_choice(
             "--holisafe-judge-unreadable", text("--holisafe-judge-unreadable") or "drop", HOLISAFE_UNREADABLE
         ),
     )
+
+
+def _optional_path(raw: str | None) -> Path | None:
+    return Path(raw).expanduser() if raw else None
 
 
 def _base_url(raw: str | None) -> str | None:

@@ -18,6 +18,8 @@ JUDGES: dict[str, str] = {
     "vscbench-rule": "pytest_vlmsafety.suites.vscbench:VscbenchRuleJudge",
     "holisafe-rule": "pytest_vlmsafety.suites.holisafe:HoliSafeRuleJudge",
     "unsafeconcepts-rule": "pytest_vlmsafety.suites.unsafeconcepts:UnsafeConceptsRuleJudge",
+    # The official RoBERTa answer classifiers (built from the options: --unsafeconcepts-classifiers).
+    "unsafeconcepts-classifier": "pytest_vlmsafety.judges.unsafeconcepts_classifier:UnsafeConceptsClassifierJudge",
     # Needs the run's options (--judge-model, --judge-prompt, the cache): built by `from_options`.
     LLM_JUDGE_NAME: "pytest_vlmsafety.judges.llm:LlmJudge",
 }

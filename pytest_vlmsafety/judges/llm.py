@@ -626,6 +626,8 @@ def judge_with_second_opinion(
     items: Sequence[SafetyItem],
     responses: Sequence[str],
     second_judge_for: Callable[[SafetyItem], str],
+    options: RunOptions | None = None,
+    base_dir: Path | None = None,
 ) -> list[Verdict]:
     """`judge`'s verdicts, each carrying the label of a second judge (by registry name, per
     item: the suite's rule judge) for the agreement report (`agreement.with_second_opinion`).
@@ -641,7 +643,8 @@ def judge_with_second_opinion(
         if name == judge.name:
             continue
         try:
-            seconds = get_judge(name).judge([items[i] for i in indices], [responses[i] for i in indices])
+            second_judge = get_judge(name, options, base_dir)
+            seconds = second_judge.judge([items[i] for i in indices], [responses[i] for i in indices])
         except Exception:  # noqa: BLE001 - a missing second opinion costs only the agreement figure
             continue
         for index, second in zip(indices, seconds, strict=True):

@@ -31,6 +31,9 @@ class Suite(ABC):
     subsets: ClassVar[tuple[str, ...]] = ()
     # Judge used when the user passes no `--safety-judge` (registry name, see judges/).
     default_judge: ClassVar[str] = "refusal"
+    # Other judges of the suite's own that `--safety-judge` may name for its choice and label
+    # items (UnsafeConcepts: its rule parsers, instead of the default classifiers).
+    own_judges: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
@@ -39,7 +42,9 @@ class Suite(ABC):
     def judge_name_for(self, item: SafetyItem, requested: str | None) -> str:
         """The judge for one item. Choice and label items always go through the suite's own
         parser (a refusal judge cannot read an option letter), unless an LLM judge is asked for."""
-        if requested in (None, "auto") or (item.task != "open" and requested != LLM_JUDGE_NAME):
+        if requested in (None, "auto"):
+            return self.default_judge
+        if item.task != "open" and requested != LLM_JUDGE_NAME and requested not in self.own_judges:
             return self.default_judge
         return requested
 

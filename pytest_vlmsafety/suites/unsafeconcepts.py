@@ -34,6 +34,12 @@ backend here does today (the plugin has no sampling yet). `OFFICIAL_GENERATION` 
 place those settings are declared, for when sampling exists; a run's `official_notes` says that
 API-model numbers from the paper were sampled.
 
+Judge (default) `unsafeconcepts-classifier`: the official RoBERTa answer classifiers
+(judges/unsafeconcepts_classifier.py), from the hub or `--unsafeconcepts-classifiers DIR`; each
+of their verdicts carries the rule parser's label, so the results give the agreement (kappa).
+When they cannot be loaded (offline, no local copy) the rule parser judges, and the verdicts'
+judge and the suite's official notes say so.
+
 Judge `unsafeconcepts-rule`: the offline rule parser standing in for the official RoBERTa
 classifiers (`yiting/perception_classifier`: A/B/C/D/NA; `yiting/alignment_classifier`:
 Safe/Unsafe/NA). Choice answers go through `parse_choice` with the option texts (a model that
@@ -237,7 +243,9 @@ class UnsafeConceptsSuite(Suite):
         "'is it safe?' questions) on 75 unsafe concepts"
     )
     subsets = SUBSETS
-    default_judge = "unsafeconcepts-rule"
+    # The official RoBERTa classifiers, falling back to the rule parsers when they cannot load.
+    default_judge = "unsafeconcepts-classifier"
+    own_judges = ("unsafeconcepts-rule",)
 
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
         self.check_subset(subset)
@@ -378,7 +386,11 @@ class UnsafeConceptsSuite(Suite):
         own = [record for record in records if record.suite == self.name]
         if not own:
             return []
-        notes = [
+        from ..judges.unsafeconcepts_classifier import describe_judges
+
+        judges = [record.judge for record in own if record.judge]
+        notes = [describe_judges(judges)] if judges else []
+        notes += [
             f"generated greedily; the official run passes temperature {OFFICIAL_GENERATION.temperature} and "
             f"top-p {OFFICIAL_GENERATION.top_p}, which sample API models (the paper's GPT-4o numbers) but leave "
             f"HF models greedy, as here"
