@@ -22,12 +22,12 @@ from .collect import SafetyItemError, SafetyMismatch, SafetyTestItem, SuiteColle
 from .engine import Engine, RunStats, item_key
 from .errors import ConfigError, DataError
 from .items import Record, SafetyItem
+from .judges.facts import judge_facts
 from .metrics import Thresholds
 from .options import RunOptions
 from .results import REPORT_FILENAME, RESULTS_FILENAME, build_results, write_json_atomic
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
-from .judges.facts import judge_facts
 from .summary import calibration_table, official_lines
 
 SESSION_KEY = pytest.StashKey["SafetySession"]()
