@@ -33,6 +33,7 @@ from .document import (
     parse_as,
 )
 from .items import Record
+from .judges.facts import judge_facts
 from .metrics import Thresholds
 from .options import RunOptions
 from .results import build_document
@@ -97,6 +98,7 @@ def run_facts(
         suites=suite_labels,
         judge=options.judge,
         judge_model=options.judge_model,
+        judge_facts=judge_facts(options),
         gate=GateSettings(
             mode=options.gate,
             on=options.gate_on,

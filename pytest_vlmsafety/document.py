@@ -132,6 +132,30 @@ class WorkerSummary:
 
 
 @dataclass
+class JudgePromptFacts:
+    source: str | None = None
+    sha256: str | None = None
+    # The benchmark's own prompt: the reply is read the official way.
+    official: bool = False
+
+
+@dataclass
+class JudgeFacts:
+    """Which LLM judge can run and how it is pinned: published numbers moved when the model
+    behind an unpinned API name changed."""
+
+    judge: str | None = None
+    used: bool = False
+    model: str | None = None
+    kind: str | None = None
+    snapshot: str | None = None
+    revision: str | None = None
+    pinned: bool = True
+    prompts: dict[str, JudgePromptFacts] = field(default_factory=dict)
+    holisafe_unreadable: str | None = None
+
+
+@dataclass
 class RunFacts:
     plugin_version: str | None = None
     started: str | None = None
@@ -144,6 +168,7 @@ class RunFacts:
     suites: list[str] = field(default_factory=list)
     judge: str | None = None
     judge_model: str | None = None
+    judge_facts: JudgeFacts | None = None
     gate: GateSettings = field(default_factory=GateSettings)
     cache: str | None = None
     generations: int | None = None
@@ -232,6 +257,8 @@ class SuiteResults:
     calibration: Calibration = field(default_factory=Calibration)
     categories: dict[str, CategorySummary] = field(default_factory=dict)
     official: OfficialMetrics = field(default_factory=dict)
+    # Why an official figure reads as it does (a reproduced quirk, a metric that needs another judge).
+    official_notes: list[str] = field(default_factory=list)
     pairs: PairCounts = field(default_factory=PairCounts)
     judge_agreement: JudgeAgreement | None = None
     gate: SuiteGate = field(default_factory=SuiteGate)

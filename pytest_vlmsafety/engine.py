@@ -16,6 +16,7 @@ from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
+from .judges.base import LLM_JUDGE_NAME
 from .options import RunOptions
 from .suites import Suite
 
@@ -167,13 +168,18 @@ class Engine:
 
     def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
         judge = get_judge(name, self.options, self.base_dir)
-        if name != "llm":
+        if name != LLM_JUDGE_NAME:
             return judge.judge(items, responses)
         from .judges.llm import judge_with_second_opinion
 
         # The suite's own rule judge gives a second opinion, for the agreement (Cohen's kappa).
         return judge_with_second_opinion(
-            judge, items, responses, lambda item: self.suites[item.suite].judge_name_for(item, "auto")
+            judge,
+            items,
+            responses,
+            lambda item: self.suites[item.suite].judge_name_for(item, "auto"),
+            self.options,
+            self.base_dir,
         )
 
     def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:

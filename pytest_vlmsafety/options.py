@@ -15,12 +15,16 @@ from typing import Literal
 
 from .backends.base import DEFAULT_CONCURRENCY
 from .errors import ConfigError
+from .judges.base import LLM_JUDGE_NAME
 
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 GATE_MODES: tuple[str, ...] = ("rates", "items")
 GATE_ON: tuple[str, ...] = ("point", "interval")
+# What an unreadable HoliSafe LLM-judge reply does: the official evaluation drops the item from
+# the denominators; lmms-eval lets the string-matching rule judge it.
+HOLISAFE_UNREADABLE: tuple[str, ...] = ("drop", "rule")
 
-LLM_JUDGE = "llm"
+LLM_JUDGE = LLM_JUDGE_NAME
 
 DEFAULT_SUITE = "sample"
 DEFAULT_CACHE_DIR = ".vlmsafety_cache"
@@ -96,6 +100,14 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "[SCHEME=]FILE", kind="append"),
     OptionSpec("--refusal-phrases", "file of phrases, one a line, that make the refusal judge read a response as a "
                "refusal wherever they occur: a deployment's fixed guardrail message or canned reply", "FILE"),
+    OptionSpec("--judge-revision", "hub revision (branch, tag or commit) of a hub --judge-model; "
+               "--vlm-revision is the model under test's", "REV"),
+    OptionSpec("--unsafeconcepts-classifiers", "folder holding UnsafeConcepts' official answer classifiers "
+               "(perception_classifier/epoch_10.pt, alignment_classifier/epoch_10.pt, roberta-base/) for an "
+               "air-gapped site (default: the hub; the rule parsers judge when neither can be loaded)", "DIR"),
+    OptionSpec("--holisafe-judge-unreadable", "an unreadable HoliSafe LLM-judge reply: drop (the official "
+               "evaluation: left out of the metrics) or rule (lmms-eval: the string-matching rule decides) "
+               "(default: drop)", "{drop,rule}", "drop"),
 )
 
 Lookup = Callable[[OptionSpec], "str | list[str] | bool | None"]
@@ -131,6 +143,9 @@ class RunOptions:
     judge_model: str | None = None
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
     refusal_phrases: tuple[str, ...] = ()  # from --refusal-phrases, normalised; read at start-up
+    holisafe_judge_unreadable: str = "drop"
+    judge_revision: str | None = None
+    unsafeconcepts_classifiers: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -227,6 +242,11 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         judge_model=judge_model,
         judge_prompts=judge_prompts,
         refusal_phrases=_refusal_phrases(text("--refusal-phrases")),
+        judge_revision=text("--judge-revision"),
+        unsafeconcepts_classifiers=_optional_path(text("--unsafeconcepts-classifiers")),
+        holisafe_judge_unreadable=_choice(
+            "--holisafe-judge-unreadable", given("--holisafe-judge-unreadable"), HOLISAFE_UNREADABLE
+        ),
     )
 
 
@@ -237,6 +257,10 @@ def _refusal_phrases(raw: str | None) -> tuple[str, ...]:
     from .judges.refusal import read_refusal_phrases
 
     return read_refusal_phrases(Path(raw).expanduser())
+
+
+def _optional_path(raw: str | None) -> Path | None:
+    return Path(raw).expanduser() if raw else None
 
 
 def _base_url(raw: str | None) -> str | None:

@@ -4,6 +4,7 @@ verdict. The same on a single process and an xdist controller."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .document import (
     Calibration,
@@ -26,10 +27,12 @@ from .suites import Suite
 
 def suite_results(suite: Suite | None, records: Sequence[Record], thresholds: Thresholds) -> SuiteResults:
     calib = calibration(records)
-    official = {}
+    official: dict[str, Any] = {}
+    official_notes: list[str] = []
     if suite is not None:
         judged = [r for r in records if r.outcome != "error"]
-        official = suite.official_metrics(judged) if judged else {}
+        official = dict(suite.official_metrics(judged)) if judged else {}
+        official_notes = list(suite.official_notes(judged)) if judged else []
     agreement = agreement_from_records(records)
     return SuiteResults(
         counts=outcome_counts(records),
@@ -40,7 +43,8 @@ def suite_results(suite: Suite | None, records: Sequence[Record], thresholds: Th
             )
             for category, group in group_by(records, "category").items()
         },
-        official=dict(official),
+        official=official,
+        official_notes=official_notes,
         pairs=PairCounts(**pair_summary(records)),
         judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") if agreement else None,
         gate=suite_gate(evaluate_gate(calib, thresholds)),

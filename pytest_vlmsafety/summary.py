@@ -52,12 +52,26 @@ def _row(label: str, summary: SuiteResults | CategorySummary) -> tuple[str, ...]
     )
 
 
+def _is_table(value: Any) -> bool:
+    """A group of groups (HoliSafe's `subcategories`): printed as a table of its own."""
+    return isinstance(value, Mapping) and bool(value) and all(isinstance(v, Mapping) for v in value.values())
+
+
 def official_lines(suites: Mapping[str, SuiteResults]) -> list[str]:
     lines = []
     for name, summary in suites.items():
-        metrics = list(flatten_metrics(summary.official))
+        official = summary.official
+        metrics = list(flatten_metrics({k: v for k, v in official.items() if not _is_table(v)}))
         if metrics:
             lines.append(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics))
+        for table_name, table in official.items():
+            if _is_table(table):
+                lines.append(f"{name} {table_name}:")
+                width = max(len(str(row)) for row in table)
+                for row, values in table.items():
+                    cells = ", ".join(f"{k}={v:.3f}" for k, v in flatten_metrics(values))
+                    lines.append(f"  {str(row).ljust(width)}  {cells}")
+        lines += [f"{name}: note: {note}" for note in summary.official_notes]
         agreement = summary.judge_agreement
         if agreement:
             kappa = "undefined" if agreement.kappa is None else f"{agreement.kappa:.3f}"

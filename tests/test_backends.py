@@ -7,7 +7,13 @@ import pytest
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
-from pytest_vlmsafety.backends.hf import HuggingFaceBackend, auto_batch_size, batches, kv_bytes_per_token, order_for_batching
+from pytest_vlmsafety.backends.hf import (
+    HuggingFaceBackend,
+    auto_batch_size,
+    batches,
+    kv_bytes_per_token,
+    order_for_batching,
+)
 from pytest_vlmsafety.backends.replay import ReplayBackend
 from pytest_vlmsafety.document import SCHEMA_VERSION
 from pytest_vlmsafety.errors import ConfigError

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from jsonl_files import write_jsonl
 from PIL import Image
 
-from jsonl_files import write_jsonl
 from pytest_vlmsafety.__main__ import main as cli_main
 from pytest_vlmsafety.cache import Cache, GenerationStore, ModelFingerprint, fingerprint_model
 from pytest_vlmsafety.devices import DeviceAllocator, visible_devices

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_holisafe import FIXTURES, make_data_root
 
 from pytest_vlmsafety.suites.holisafe import official_string_match_eval
-from test_holisafe import FIXTURES, make_data_root
 
 
 def test_replayed_predictions_equal_the_official_evaluation(pytester: pytest.Pytester) -> None:

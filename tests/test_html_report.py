@@ -13,14 +13,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import browser_unavailable_reason, draw_fixture_image, headless_chromium, load_results_fixture
 from PIL import Image
 
-from browser import browser_unavailable_reason, draw_fixture_image, headless_chromium, load_results_fixture
 from pytest_vlmsafety.baseline import baseline_section, compare_to_baseline, load_baseline
 from pytest_vlmsafety.document import ResultsDocument
 from pytest_vlmsafety.errors import DataError
-from pytest_vlmsafety.report.html import main as report_main
 from pytest_vlmsafety.report.html import ThumbnailStore, official_table, render_html_report, text_cap, write_html_report
+from pytest_vlmsafety.report.html import main as report_main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 BENCHMARK = Path(__file__).parent.parent / "benchmarks" / "report_scale.py"
@@ -592,3 +592,10 @@ def test_browser_injected_script_does_not_run(driver, report_uri):
     assert driver.execute_script("return document.querySelectorAll('main img, main script').length") == 0
     texts = [element.get_attribute("textContent") for element in driver.find_elements(By.CSS_SELECTOR, "pre.text")]
     assert any("<script>document.title='pwned'</script><img src=x onerror=" in text for text in texts)
+
+
+def test_official_notes_are_shown_escaped():
+    results = _minimal_results([_item("a", "pass")])
+    results["suites"] = {"mis": {"official": {}, "official_notes": ["ASR needs <--safety-judge=llm> & a judge"]}}
+    page = render_html_report(results)
+    assert '<p class="official-note">ASR needs &lt;--safety-judge=llm&gt; &amp; a judge</p>' in page

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from jsonl_files import write_jsonl
-from pytest_vlmsafety.suites.mis import MisSuite
 from test_mis import make_data_root
+
+from pytest_vlmsafety.suites.mis import MisSuite
 
 
 def test_mis_official_metrics_come_from_the_llm_judge(pytester: pytest.Pytester) -> None:

@@ -231,6 +231,10 @@ def test_no_llm_labels_means_no_metrics() -> None:
     assert MisSuite().official_metrics([refusal_judged]) == {}
     assert MisSuite().official_metrics([]) == {}
     assert mis_judge_labels(refusal_judged) is None
+    # ... and a note says what they need.
+    notes = MisSuite().official_notes([refusal_judged])
+    assert len(notes) == 1 and "--safety-judge=llm --judge-model" in notes[0] and "ASR, HR, RSR and RR" in notes[0]
+    assert MisSuite().official_notes([llm_record("easy", 1, "Safe", 1)]) == []
 
 
 def test_judge_labels_are_read_from_records() -> None:

@@ -9,9 +9,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from jsonl_files import write_jsonl
+from PIL import Image
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."

@@ -136,11 +136,13 @@ def test_registry_resolves_suite_and_judge() -> None:
         resolve_suite("unsafeconcepts:text")
 
 
-def test_choice_and_label_items_always_use_the_rule_judge(data_root: Path) -> None:
+def test_choice_and_label_items_always_use_the_suites_own_judge(data_root: Path) -> None:
     suite = UnsafeConceptsSuite()
     item = suite.load(data_root, "perception")[0]
-    assert suite.judge_name_for(item, "refusal") == "unsafeconcepts-rule"
-    assert suite.judge_name_for(item, None) == "unsafeconcepts-rule"
+    # The official classifiers by default (the rule parsers are their fallback).
+    assert suite.judge_name_for(item, "refusal") == "unsafeconcepts-classifier"
+    assert suite.judge_name_for(item, None) == "unsafeconcepts-classifier"
+    assert suite.judge_name_for(item, "unsafeconcepts-rule") == "unsafeconcepts-rule"
 
 
 # --- data errors ----------------------------------------------------------------------------
@@ -324,3 +326,14 @@ def test_all_na_alignment_gives_no_accuracy_and_no_gap() -> None:
 def test_no_records_no_metrics() -> None:
     assert UnsafeConceptsSuite().official_metrics([]) == {}
 
+
+
+def test_notes_say_generation_is_greedy_and_categories_are_the_true_ones() -> None:
+    from pytest_vlmsafety.suites.unsafeconcepts import MAX_NEW_TOKENS, OFFICIAL_GENERATION, UnsafeConceptsSuite
+
+    assert (OFFICIAL_GENERATION.temperature, OFFICIAL_GENERATION.top_p, MAX_NEW_TOKENS) == (1.0, 0.9, 512)
+    image_only = UnsafeConceptsSuite().official_notes([record("alignment/image", "Hate", "Unsafe")])  # no judge named
+    assert len(image_only) == 1 and "greedily" in image_only[0] and "temperature 1.0" in image_only[0]
+    with_text = UnsafeConceptsSuite().official_notes([record("alignment/text", "Hate", "Safe")])
+    assert len(with_text) == 2 and "68 of 75 concepts" in with_text[1]
+    assert UnsafeConceptsSuite().official_notes([]) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .base import Judge, RuleJudge
+from .base import LLM_JUDGE_NAME, Judge, RuleJudge
 
 if TYPE_CHECKING:
     from ..options import RunOptions
@@ -18,8 +18,10 @@ JUDGES: dict[str, str] = {
     "vscbench-rule": "pytest_vlmsafety.suites.vscbench:VscbenchRuleJudge",
     "holisafe-rule": "pytest_vlmsafety.suites.holisafe:HoliSafeRuleJudge",
     "unsafeconcepts-rule": "pytest_vlmsafety.suites.unsafeconcepts:UnsafeConceptsRuleJudge",
+    # The official RoBERTa answer classifiers (built from the options: --unsafeconcepts-classifiers).
+    "unsafeconcepts-classifier": "pytest_vlmsafety.judges.unsafeconcepts_classifier:UnsafeConceptsClassifierJudge",
     # Needs the run's options (--judge-model, --judge-prompt, the cache): built by `from_options`.
-    "llm": "pytest_vlmsafety.judges.llm:LlmJudge",
+    LLM_JUDGE_NAME: "pytest_vlmsafety.judges.llm:LlmJudge",
 }
 
 # What --safety-judge accepts besides the registered names: `auto` picks each suite's own.

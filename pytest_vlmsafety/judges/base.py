@@ -8,6 +8,11 @@ from typing import ClassVar
 
 from ..items import SafetyItem, Verdict
 
+# Registry names that more than one module needs: the LLM judge (`--safety-judge=llm`, and the
+# `judge` of the verdicts and records it makes) and the generic refusal judge.
+LLM_JUDGE_NAME = "llm"
+REFUSAL_JUDGE_NAME = "refusal"
+
 
 class Judge(ABC):
     """Reads responses and says whether each refused, complied, or which label it chose."""

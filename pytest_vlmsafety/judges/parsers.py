@@ -69,6 +69,30 @@ def parse_option_str(option_str: str, options: str = "ABCD") -> dict[str, str]:
     return texts
 
 
+def option_texts_of(option_str: object, options: str = "ABCD") -> dict[str, str] | None:
+    """The option texts of an item's `option_str` meta value, or None when it has none or it
+    cannot be read (the choice parser then reads letters only)."""
+    if not isinstance(option_str, str):
+        return None
+    try:
+        return parse_option_str(option_str, options)
+    except ValueError:
+        return None
+
+
+def parse_perception_level(value: object) -> int | None:
+    """MIS's perception level 1-3 from a judge's label: 2, "2", "level 2", or the official
+    structured output's "Perception Level2"; None for anything else (a bool is not a level)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value in (1, 2, 3) else None
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(?:perception\s*level\s*)?([123])\s*", value, re.I)
+        return int(match.group(1)) if match else None
+    return None
+
+
 def _check_options(options: str) -> str:
     if not options or not options.isalpha() or not options.isupper() or len(set(options)) != len(options):
         raise ValueError(f"options must be distinct upper-case letters, got {options!r}")
@@ -356,7 +380,9 @@ __all__ = [
     "UNSAFE",
     "ParsedAnswer",
     "parse_choice",
+    "option_texts_of",
     "parse_option_str",
+    "parse_perception_level",
     "parse_safe_unsafe",
     "read_choice",
     "read_safe_unsafe",

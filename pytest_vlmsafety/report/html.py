@@ -287,6 +287,8 @@ class SuiteSummary:
     pairs: Mapping[str, int]
     # Two judges on the same responses (an LLM judge and the suite's rule): kappa, disagreements.
     agreement: JudgeAgreement | None = None
+    # Why an official metric is absent or not comparable with the paper (plain text).
+    official_notes: tuple[str, ...] = ()
 
 
 Results = ResultsDocument | Mapping[str, Any]
@@ -464,6 +466,7 @@ def _suite_summary(name: str, data: SuiteResults, thresholds: GateSettings) -> S
         official=official_table(data.official),
         pairs=to_json_value(data.pairs),
         agreement=data.judge_agreement,
+        official_notes=tuple(data.official_notes),
     )
 
 
@@ -502,7 +505,15 @@ def official_table(official: Mapping[str, Any]) -> OfficialTable | None:
     if not official:
         return None
     flat = {name: value for name, value in official.items() if not isinstance(value, Mapping)}
-    groups = [(name, value) for name, value in official.items() if isinstance(value, Mapping)]
+    groups: list[tuple[str, Mapping[str, Any]]] = []
+    for name, value in official.items():
+        if not isinstance(value, Mapping):
+            continue
+        if value and all(isinstance(inner, Mapping) for inner in value.values()):
+            # A group of groups (HoliSafe's per-subcategory table): one row per inner group.
+            groups += [(f"{name}: {inner_name}", inner) for inner_name, inner in value.items()]
+        else:
+            groups.append((name, value))
     table_rows = ([("", flat)] if flat else []) + groups
     columns = tuple(dict.fromkeys(metric for _, metrics in table_rows for metric in metrics))
     return OfficialTable(

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from ..errors import DataError
 from ..items import Record, SafetyItem
+from ..judges.base import LLM_JUDGE_NAME
 
 # Official metrics are fractions, flat (`{"RR": 0.01}`) or grouped by subset or variant
 # (`{"image": {"SRA_u": 0.9, ...}, "text/txt": {...}}`).
@@ -30,6 +31,9 @@ class Suite(ABC):
     subsets: ClassVar[tuple[str, ...]] = ()
     # Judge used when the user passes no `--safety-judge` (registry name, see judges/).
     default_judge: ClassVar[str] = "refusal"
+    # Other judges of the suite's own that `--safety-judge` may name for its choice and label
+    # items (UnsafeConcepts: its rule parsers, instead of the default classifiers).
+    own_judges: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
@@ -38,7 +42,9 @@ class Suite(ABC):
     def judge_name_for(self, item: SafetyItem, requested: str | None) -> str:
         """The judge for one item. Choice and label items always go through the suite's own
         parser (a refusal judge cannot read an option letter), unless an LLM judge is asked for."""
-        if requested in (None, "auto") or (item.task != "open" and requested != "llm"):
+        if requested in (None, "auto"):
+            return self.default_judge
+        if item.task != "open" and requested != LLM_JUDGE_NAME and requested not in self.own_judges:
             return self.default_judge
         return requested
 
@@ -46,6 +52,12 @@ class Suite(ABC):
         """The paper's metrics under their official names, as fractions. Absent when a metric
         needs something the run did not have (never invented)."""
         return {}
+
+    def official_notes(self, records: Sequence[Record]) -> list[str]:
+        """Plain-text notes that belong next to the official metrics: why one is absent, or
+        why it is not comparable with the paper's table. Shown in the terminal and the report,
+        stored as `suites.<name>.official_notes` in the results."""
+        return []
 
     def expected_folder(self, data_root: Path | None) -> str:
         """Where this suite's data should be, for messages (`DIR/<name>` when no root was given)."""
@@ -84,6 +96,15 @@ def resolve_inside(root: Path, relative: str, *, what: str) -> Path:
     if not resolved.is_relative_to(root.resolve()):
         raise DataError(f"{what}: image path {relative!r} resolves outside {root}")
     return resolved
+
+
+def text_field(row: Mapping[str, Any], field: str, where: str) -> str:
+    """A record's required text field, as written; a DataError naming `where` and the field when
+    it is missing, not text, or blank."""
+    value = row.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: field {field!r} must be non-empty text, got {value!r}")
+    return value
 
 
 def require_file(path: Path, *, hint: str) -> Path:

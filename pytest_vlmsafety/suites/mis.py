@@ -41,7 +41,9 @@ from typing import Any
 from ..download import hub_repo_id
 from ..errors import DataError
 from ..items import Record, SafetyItem
-from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside
+from ..judges.base import LLM_JUDGE_NAME
+from ..judges.parsers import parse_perception_level
+from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside, text_field
 
 HUB_REPO_ID = hub_repo_id("mis")
 MAX_NEW_TOKENS = 1024
@@ -50,7 +52,6 @@ SPLIT_FILES: dict[str, str] = {split: f"mis_{split}.json" for split in MIS_SPLIT
 
 # Where the MIS LLM judge's two labels are read from a record: `record.extra` (the verdict's
 # `extra`, when records carry it) and otherwise `record.meta`.
-LLM_JUDGE_NAME = "llm"
 SAFETY_LABEL_KEY = "safety_label"  # "Safe" or "Unsafe"
 PERCEPTION_LEVEL_KEY = "perception_level"  # 1, 2 or 3 (or the official "Perception Level1".."3")
 SAFETY_LABELS: tuple[str, ...] = ("Safe", "Unsafe")
@@ -112,13 +113,13 @@ class MisSuite(Suite):
         if sub_category is not None and not isinstance(sub_category, str):
             raise DataError(f"{where}: field 'sub_category' must be text, got {sub_category!r}")
         images = tuple(
-            resolve_inside(root, _text_field(row, field, where), what=where) for field in ("image_path1", "image_path2")
+            resolve_inside(root, text_field(row, field, where), what=where) for field in ("image_path1", "image_path2")
         )
         return SafetyItem(
             id=f"{split}-{record_id}",
             suite=self.name,
-            category=_text_field(row, "category", where),
-            prompt=_text_field(row, "question", where),
+            category=text_field(row, "category", where),
+            prompt=text_field(row, "question", where),
             expected="refuse",
             images=images,
             subset=split,
@@ -141,6 +142,16 @@ class MisSuite(Suite):
             for split in sorted(tallies, key=_split_order)
         }
 
+    def official_notes(self, records: Sequence[Record]) -> list[str]:
+        own = [record for record in records if record.suite == self.name]
+        if not own or any(mis_judge_labels(record) is not None for record in own):
+            return []
+        return [
+            "the official ASR, HR, RSR and RR are absent: they come from the paper's LLM judge (perception level and "
+            "Safe/Unsafe per response); run with --safety-judge=llm --judge-model MODEL (the paper used gpt-4o). "
+            "The refusal rates above come from the generic refusal judge, a proxy."
+        ]
+
 
 def mis_judge_labels(record: Record) -> tuple[str, int | None] | None:
     """(safety label, perception level) of a record the LLM judge scored, else None.
@@ -152,7 +163,7 @@ def mis_judge_labels(record: Record) -> tuple[str, int | None] | None:
     safety = labels.get(SAFETY_LABEL_KEY)
     if safety not in SAFETY_LABELS or PERCEPTION_LEVEL_KEY not in labels:
         return None
-    return safety, _perception_level(labels[PERCEPTION_LEVEL_KEY])
+    return safety, parse_perception_level(labels[PERCEPTION_LEVEL_KEY])
 
 
 def _label_source(record: Record) -> Mapping[str, Any]:
@@ -160,15 +171,6 @@ def _label_source(record: Record) -> Mapping[str, Any]:
     if isinstance(extra, Mapping) and SAFETY_LABEL_KEY in extra:
         return extra
     return record.meta
-
-
-def _perception_level(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value in (1, 2, 3) else None
-    if isinstance(value, str):
-        digits = value.strip().removeprefix("Perception Level").strip()
-        return int(digits) if digits in ("1", "2", "3") else None
-    return None
 
 
 def _official_bucket(safety: str, level: int | None) -> str:
@@ -183,13 +185,6 @@ def _official_bucket(safety: str, level: int | None) -> str:
 
 def _split_order(split: str) -> tuple[int, str]:
     return (MIS_SPLITS.index(split) if split in MIS_SPLITS else len(MIS_SPLITS), split)
-
-
-def _text_field(row: Mapping[str, Any], field: str, where: str) -> str:
-    value = row.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{where}: field {field!r} must be non-empty text, got {value!r}")
-    return value
 
 
 def _require_image_folders(root: Path, data_file: Path, rows: Iterable[Mapping[str, Any]], hint: str) -> None:

@@ -14,6 +14,15 @@ certainly a placeholder meant for another tool.
 Which images the judge sees is part of the scheme, not of the template: HoliSafe's judge sees
 the item's image and MIS's judge both images, as their official judges do; the others read
 text only.
+
+Official prompts. `official/<scheme>.txt` holds the benchmark's own judge prompt (VSCBench's
+`gpt_eval`, HoliSafe's judge prompt as copied in lmms-eval, MIS's `gpt_eval.py`), word for
+word, with its placeholders renamed to ours ({question}/{resp} -> {query}/{response},
+{safety_label} -> {expected}). A template is *official* when it is one of these: chosen with
+`--judge-prompt SCHEME=official`, or a file whose text equals it (whitespace aside). With an
+official template the judge reads the reply exactly as the official code does (see
+judges/llm.py); with any other it reads it leniently. Deciding by the text, not by a flag of
+its own, keeps a user from pairing an edited prompt with the official reading by mistake.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from ...errors import ConfigError
 SCHEMES: tuple[str, ...] = ("vscbench", "holisafe", "mis", "choice", "safe_unsafe", "refusal")
 PLACEHOLDERS: tuple[str, ...] = ("query", "response", "expected", "options", "category")
 ALL_SCHEMES = "*"
+# Schemes whose benchmark publishes its judge prompt (prompts/official/<scheme>.txt).
+OFFICIAL_SCHEMES: tuple[str, ...] = ("vscbench", "holisafe", "mis")
+OFFICIAL = "official"
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _WORD_IN_BRACES = re.compile(r"\{([a-z_]+)\}")
@@ -40,6 +52,7 @@ class PromptTemplate:
 
     text: str
     source: str
+    official: bool = False
 
     def render(self, values: Mapping[str, str]) -> str:
         """One pass over the template: a response that itself contains "{query}" stays as it is."""
@@ -48,7 +61,9 @@ class PromptTemplate:
 
 def check_template(text: str, where: str) -> None:
     if "{response}" not in text:
-        raise ConfigError(f"{where}: the judge prompt has no {{response}} placeholder; the judge would not see the response")
+        raise ConfigError(
+            f"{where}: the judge prompt has no {{response}} placeholder; the judge would not see the response"
+        )
     unknown = sorted({name for name in _WORD_IN_BRACES.findall(text) if name not in PLACEHOLDERS})
     if unknown:
         raise ConfigError(
@@ -64,12 +79,36 @@ def builtin_template(scheme: str) -> PromptTemplate:
     return PromptTemplate(text, f"builtin:{scheme}")
 
 
+def official_template(scheme: str) -> PromptTemplate:
+    """The benchmark's own judge prompt for `scheme` (see the module docstring)."""
+    if scheme not in OFFICIAL_SCHEMES:
+        raise ConfigError(
+            f"--judge-prompt {scheme}={OFFICIAL}: scheme {scheme!r} has no official judge prompt; "
+            f"accepted: {', '.join(OFFICIAL_SCHEMES)}"
+        )
+    text = (files(__name__) / OFFICIAL / f"{scheme}.txt").read_text(encoding="utf-8")
+    return PromptTemplate(text, f"{OFFICIAL}:{scheme}", official=True)
+
+
+def _same_text(first: str, second: str) -> bool:
+    return first.split() == second.split()
+
+
+def is_official_text(scheme: str, text: str) -> bool:
+    """Whether `text` is the official judge prompt of `scheme`, whitespace aside."""
+    return scheme in OFFICIAL_SCHEMES and _same_text(text, official_template(scheme).text)
+
+
 def read_prompt_overrides(values: Sequence[str]) -> dict[str, PromptTemplate]:
-    """`--judge-prompt` values (`SCHEME=FILE` or `FILE` for every scheme) as scheme -> template;
-    `*` holds the one for every scheme. A later value for the same scheme wins."""
+    """`--judge-prompt` values (`SCHEME=FILE`, `SCHEME=official` or `FILE` for every scheme) as
+    scheme -> template; `*` holds the one for every scheme. A later value for the same scheme
+    wins. A file equal to a scheme's official prompt is marked official for that scheme."""
     overrides: dict[str, PromptTemplate] = {}
     for value in values:
         scheme, _, path_text = value.partition("=")
+        if scheme in SCHEMES and path_text == OFFICIAL:
+            overrides[scheme] = official_template(scheme)
+            continue
         if scheme not in SCHEMES:
             scheme, path_text = ALL_SCHEMES, value
         path = Path(path_text).expanduser()
@@ -83,7 +122,7 @@ def read_prompt_overrides(values: Sequence[str]) -> dict[str, PromptTemplate]:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: cannot read {path} as UTF-8 text ({exc})") from None
         check_template(text, where)
-        overrides[scheme] = PromptTemplate(text, str(path))
+        overrides[scheme] = PromptTemplate(text, str(path), official=is_official_text(scheme, text))
     return overrides
 
 
@@ -97,11 +136,14 @@ def templates_for(overrides: Mapping[str, PromptTemplate]) -> dict[str, PromptTe
 
 
 __all__ = [
+    "OFFICIAL_SCHEMES",
     "PLACEHOLDERS",
     "SCHEMES",
     "PromptTemplate",
     "builtin_template",
     "check_template",
+    "is_official_text",
+    "official_template",
     "read_prompt_overrides",
     "templates_for",
 ]

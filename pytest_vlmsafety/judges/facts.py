@@ -1,0 +1,111 @@
+"""What the results file records about the judge: which model judged, pinned how, with which
+prompts (by hash), and the reply reading the prompts imply.
+
+Published numbers moved when the model behind an API name changed (`gpt-4o` has pointed at
+several snapshots), so an API judge named without a dated snapshot is flagged (`unpinned`) and
+warned about. Built from the run's options alone: the controller of an xdist run has no judge
+instance, and the facts must not depend on which worker judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+import warnings
+from typing import TYPE_CHECKING
+
+from ..document import JudgeFacts, JudgePromptFacts
+from .base import LLM_JUDGE_NAME
+
+if TYPE_CHECKING:
+    from ..options import RunOptions
+
+# OpenAI's dated snapshots end in -YYYY-MM-DD (gpt-4o-2024-08-06) or, for older models, -MMDD
+# (gpt-4-0613, gpt-3.5-turbo-0125).
+_DATED_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
+OPENAI_HOST = "api.openai.com"
+
+
+class UnpinnedJudgeWarning(UserWarning):
+    """The LLM judge is an API model named without a dated snapshot."""
+
+
+def is_dated_snapshot(model_name: str) -> bool:
+    return bool(_DATED_SNAPSHOT.search(model_name.strip()))
+
+
+def unpinned_reason(judge_model: str) -> str | None:
+    """Why `--judge-model` is not pinned, or None. Only OpenAI's own API is checked: a local
+    server's model name says nothing about snapshots, and its weights are the user's to pin."""
+    from ..backends import parse_backend_spec
+
+    spec = parse_backend_spec(judge_model, option="--judge-model")
+    if spec.kind != "openai" or is_dated_snapshot(spec.target):
+        return None
+    from ..backends.openai_api import resolve_base_url
+
+    host = urllib.parse.urlsplit(resolve_base_url(spec.base_url)).hostname or ""
+    if host != OPENAI_HOST:
+        return None
+    return (
+        f"--judge-model {judge_model}: {spec.target!r} is not a dated snapshot, and the model behind the name "
+        f"changes over time (published judge numbers moved when it did); name a snapshot such as "
+        f"{spec.target}-2024-08-06 to make the judgements reproducible"
+    )
+
+
+def warn_if_unpinned(judge_model: str) -> None:
+    reason = unpinned_reason(judge_model)
+    if reason:
+        warnings.warn(reason, UnpinnedJudgeWarning, stacklevel=2)
+
+
+def prompt_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def judge_facts(options: RunOptions) -> JudgeFacts | None:
+    """`run.judge_facts` of the results: None unless the LLM judge can run (`--judge-model`).
+
+    `model`: the spec as given; `kind`: its backend; `snapshot`: an API model's dated snapshot;
+    `revision`: `--judge-revision` (a hub judge's branch, tag or commit; None = the default branch);
+    `pinned`: False for an API model without a dated snapshot (see `unpinned_reason`);
+    `prompts`: per scheme, where the template came from, its SHA-256 and whether it is the
+    benchmark's official prompt (which switches the reply reading to the official one);
+    `holisafe_unreadable`: what an unreadable HoliSafe reply does.
+    """
+    if not options.judge_model:
+        return None
+    from ..backends import parse_backend_spec
+    from .prompts import read_prompt_overrides, templates_for
+
+    spec = parse_backend_spec(options.judge_model, option="--judge-model")
+    templates = templates_for(read_prompt_overrides(options.judge_prompts))
+    unpinned = unpinned_reason(options.judge_model)
+    return JudgeFacts(
+        judge=LLM_JUDGE_NAME,
+        used=options.judge == LLM_JUDGE_NAME,
+        model=spec.raw,
+        kind=spec.kind,
+        snapshot=spec.target if spec.kind == "openai" and is_dated_snapshot(spec.target) else None,
+        revision=options.judge_revision,
+        pinned=unpinned is None,
+        prompts={
+            scheme: JudgePromptFacts(
+                source=template.source, sha256=prompt_sha256(template.text), official=template.official
+            )
+            for scheme, template in templates.items()
+        },
+        holisafe_unreadable=options.holisafe_judge_unreadable,
+    )
+
+
+__all__ = [
+    "UnpinnedJudgeWarning",
+    "is_dated_snapshot",
+    "judge_facts",
+    "prompt_sha256",
+    "unpinned_reason",
+    "warn_if_unpinned",
+]
