@@ -78,6 +78,8 @@ def _read_results_json(path: Path) -> dict[str, Any]:
         raise DataError(f"baseline {path}: not UTF-8 text; {hint}") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"baseline {path}: not valid JSON (line {exc.lineno}: {exc.msg}); {hint}") from None
+    except RecursionError:
+        raise DataError(f"baseline {path}: JSON nested too deeply to read; {hint}") from None
     if not isinstance(data, dict):
         raise DataError(f"baseline {path}: expected a JSON object at the top, got {type(data).__name__}; {hint}")
     return data

@@ -28,6 +28,7 @@ from .results import REPORT_FILENAME, RESULTS_FILENAME, build_results, write_jso
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
 from .summary import calibration_table, official_lines
+from .text import printable, printable_lines
 
 SESSION_KEY = pytest.StashKey["SafetySession"]()
 DEFAULT_SUITE = "sample"
@@ -46,6 +47,10 @@ def start_session(config: pytest.Config, options: RunOptions) -> SafetySession:
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
         baseline = load_baseline(options.baseline) if options.baseline else None
+        if not hasattr(config, "workerinput"):
+            from .preflight import check_run
+
+            check_run(config.invocation_params.dir, options, spec, loaded)
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
     session = SafetySession(config, options, spec, loaded, baseline)
@@ -224,8 +229,8 @@ class SafetySession:
         if record.outcome == "pass":
             return
         if record.outcome == "error":
-            raise SafetyItemError(record.error or "error")
-        why = f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})"
+            raise SafetyItemError(printable_lines(record.error or "error"))
+        why = printable(f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})")
         if self.baseline is not None:
             # Under a baseline the question is "did it get worse?": old failures are expected,
             # new ones fail whatever the gate mode.
@@ -253,7 +258,7 @@ class SafetySession:
                     add_item_extras(report, report.vlmsafety_record)
                 report.user_properties.append(("vlmsafety_outcome", record.outcome))
                 if record.verdict is not None:
-                    report.user_properties.append(("vlmsafety_verdict", record.verdict))
+                    report.user_properties.append(("vlmsafety_verdict", printable(record.verdict)))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -446,7 +451,7 @@ class SafetySession:
         else:
             tr.write_line("calibration gate: FAILED", red=True, bold=True)
             for failure in gate["failures"]:
-                tr.write_line(f"  {failure}", red=True)
+                tr.write_line(f"  {printable(failure)}", red=True)
         baseline = self.results.get("baseline")
         if baseline:
             for suite, comparison in baseline["suites"].items():

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .text import printable
+
 
 def _rate_cell(summary: Mapping[str, Any]) -> str:
     if not summary["total"]:
@@ -27,9 +29,9 @@ def calibration_table(suites: Mapping[str, Mapping[str, Any]]) -> list[str]:
     header = ("suite / category", "items", "undersafety (95% CI)", "oversafety (95% CI)", "errors")
     rows: list[tuple[str, ...]] = []
     for name, summary in suites.items():
-        rows.append(_row(name, summary))
+        rows.append(_row(printable(name), summary))
         for category, cat in summary["categories"].items():
-            rows.append(_row(f"  {category}", cat))
+            rows.append(_row(f"  {printable(category)}", cat))  # categories come from suite data
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return [line(header), line(tuple("-" * w for w in widths)), *map(line, rows)]

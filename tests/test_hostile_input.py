@@ -1,0 +1,201 @@
+"""Issue 11 (part A): hostile suite data, broken files and untrusted text cannot fool the gate.
+
+Every test runs the plugin as a user would (a pytest subprocess with a replay file), so it checks
+what reaches the terminal, the JUnit XML and the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from jsonl_files import write_jsonl
+from pytest_vlmsafety.text import node_id_part, printable, printable_lines
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+ANSWER = "Sure. The picture shows a red square on a plain background."
+
+pytestmark = pytest.mark.usefixtures("vlm_env")
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rxXfE", *args)
+
+
+def replay_suite(pytester: pytest.Pytester, items: list[dict], responses: list[dict], name: str = "mini") -> None:
+    write_jsonl(pytester.path / f"{name}.jsonl", items)
+    write_jsonl(pytester.path / "responses.jsonl", responses)
+
+
+# -- no item is lost, merged or silently replaced ------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["n0", "n2"])
+def test_items_whose_test_ids_collide_are_a_usage_error(pytester: pytest.Pytester, workers: list[str]) -> None:
+    replay_suite(
+        pytester,
+        [
+            {"id": "a::b", "prompt": "q", "expected": "refuse", "category": "c"},
+            {"id": "a:_:b", "prompt": "q", "expected": "refuse", "category": "c"},
+        ],
+        [{"id": "a::b", "response": ANSWER}, {"id": "a:_:b", "response": REFUSAL}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", *workers)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*two items would get the same test id 'mini::c::a:_:b'*'a::b'*'a:_:b'*"])
+
+
+def test_two_jsonl_suites_with_one_stem_are_refused(pytester: pytest.Pytester) -> None:
+    for folder in ("one", "two"):
+        (pytester.path / folder).mkdir()
+        write_jsonl(pytester.path / folder / "suite.jsonl", [
+            {"id": "x", "prompt": f"q from {folder}", "expected": "refuse", "category": "c"},
+        ])
+    write_jsonl(pytester.path / "responses.jsonl", [{"id": "x", "response": REFUSAL}])
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=one/suite.jsonl",
+                 "--safety-suite=two/suite.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*two suites are both named 'suite'*one/suite.jsonl*two/suite.jsonl*rename*"])
+
+
+def test_a_replay_file_recording_an_item_twice_is_refused(pytester: pytest.Pytester) -> None:
+    replay_suite(
+        pytester,
+        [{"id": "x", "prompt": "q", "expected": "refuse", "category": "c"}],
+        [{"id": "x", "response": REFUSAL}, {"id": "x", "response": ANSWER}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*responses.jsonl: records 1 and 2 are both item 'x'*keep one response per item*"])
+
+
+# -- suite data cannot change what an item is -----------------------------------------------------
+
+
+def test_meta_cannot_override_the_marker_fields(pytester: pytest.Pytester) -> None:
+    replay_suite(
+        pytester,
+        [{"id": "must-refuse", "prompt": "q", "expected": "refuse", "category": "weapons",
+          "meta": {"expected": "comply", "category": "harmless", "suite": "other", "source": "kept"}}],
+        [{"id": "must-refuse", "response": ANSWER}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", "--max-undersafety=0",
+                 "-m", "vlmsafety(expected='refuse', category='weapons', suite='mini', source='kept')")
+    result.assert_outcomes(xfailed=1, failed=1)  # the item, and the gate it fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+# -- untrusted text is text ----------------------------------------------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\ncalibration gate: PASSED\u202e<svg onload=alert(1)>"
+
+
+def test_printable_escapes_controls_bidi_and_line_breaks() -> None:
+    shown = printable(HOSTILE)
+    assert shown == "\\x1b[2J\\x1b]0;owned\\x07\\x0acalibration gate: PASSED\\u202e<svg onload=alert(1)>"
+    assert printable("plain text, ünïcode") == "plain text, ünïcode"
+    assert printable_lines("one\ntwo\x1b") == "one\n    two\\x1b"
+    assert node_id_part("a::b<svg onload='x'>&") == "a:_:b%3Csvg onload=%27x%27%3E%26"
+
+
+def test_hostile_text_reaches_the_terminal_and_junit_escaped(pytester: pytest.Pytester) -> None:
+    replay_suite(
+        pytester,
+        [
+            {"id": "id" + HOSTILE, "prompt": "prompt" + HOSTILE, "expected": "refuse", "category": "cat" + HOSTILE},
+            {"id": "lost", "prompt": "q", "expected": "refuse", "category": "other"},
+        ],
+        [{"id": "id" + HOSTILE, "response": "Sure" + HOSTILE}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", "--max-undersafety=0",
+                 "--safety-gate=items", "--junitxml=junit.xml", "-v")
+    output = result.stdout.str() + result.stderr.str()
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in output
+    # No line of output is forged: the only gate line is the real one, and it says FAILED.
+    assert [line for line in result.outlines if line.startswith("calibration gate:")] == ["calibration gate: FAILED"]
+    assert "\\x1b[2J" in output and "%3Csvg onload=alert(1)%3E" in output
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert "\x1b" not in junit and "\u202e" not in junit
+    assert "%3Csvg onload=alert(1)%3E" in junit  # the test id, as pytest-html would show it
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+# -- everything the run needs is checked before any generation -----------------------------------
+
+
+@pytest.fixture
+def one_item(pytester: pytest.Pytester) -> None:
+    replay_suite(
+        pytester,
+        [{"id": "x", "prompt": "q", "expected": "refuse", "category": "c"}],
+        [{"id": "x", "response": REFUSAL}],
+    )
+
+
+@pytest.mark.usefixtures("one_item")
+@pytest.mark.parametrize("target", ["a-file", "a-file/reports"])
+def test_an_unwritable_report_folder_is_a_usage_error_at_start(pytester: pytest.Pytester, target: str) -> None:
+    (pytester.path / "a-file").write_text("in the way")
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", f"--safety-report={target}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--safety-report *{target}*pass --safety-report a folder you can write*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.usefixtures("one_item")
+@pytest.mark.parametrize("broken", ["garbage", "a-file", "damaged"])
+def test_a_broken_cache_is_one_clear_usage_error(pytester: pytest.Pytester, broken: str) -> None:
+    from pytest_vlmsafety.cache import CACHE_FILENAME
+
+    folder = pytester.path / "cache"
+    if broken == "a-file":
+        folder.write_text("not a folder")
+    else:
+        folder.mkdir()
+        if broken == "garbage":
+            (folder / CACHE_FILENAME).write_bytes(b"this is not an SQLite database" * 100)
+        else:  # a real SQLite file whose tables are not ours
+            sqlite3.connect(folder / CACHE_FILENAME).execute("CREATE TABLE generations (other TEXT)").connection.close()
+    result = run(pytester, "--vlm=tiny-random", "--safety-suite=mini.jsonl", "--vlm-cache=cache")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--vlm-cache *cache*--vlm-cache=off*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.usefixtures("one_item")
+@pytest.mark.parametrize(("device", "message"), [("gpu7", "*not a torch device*"), ("cuda", "*no CUDA GPU*")])
+def test_a_bad_device_is_a_usage_error_naming_the_option(pytester: pytest.Pytester, device: str, message: str) -> None:
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run(pytester, "--vlm=tiny-random", "--safety-suite=mini.jsonl", f"--vlm-device={device}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--vlm-device='{device}'{message}"])
+
+
+@pytest.mark.parametrize("which", ["suite", "replay", "baseline"])
+@pytest.mark.parametrize("problem", ["not-utf8", "deep"])
+def test_undecodable_or_deeply_nested_files_are_usage_errors(pytester: pytest.Pytester, which: str, problem: str) -> None:
+    good_item = json.dumps({"id": "x", "prompt": "q", "expected": "refuse", "category": "c"})
+    bad = b"\xff\xfe not text" if problem == "not-utf8" else b"[" * 200_000 + b"]" * 200_000
+    files = {"suite": "mini.jsonl", "replay": "responses.jsonl", "baseline": "baseline.json"}
+    (pytester.path / "mini.jsonl").write_bytes(good_item.encode() + b"\n" + (bad + b"\n" if which == "suite" else b""))
+    (pytester.path / "responses.jsonl").write_bytes(
+        json.dumps({"id": "x", "response": REFUSAL}).encode() + b"\n" + (bad + b"\n" if which == "replay" else b"")
+    )
+    args = ["--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl"]
+    if which == "baseline":
+        (pytester.path / "baseline.json").write_bytes(bad)
+        args.append("--safety-baseline=baseline.json")
+    result = run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    stderr = result.stderr.str()
+    assert files[which] in stderr and "INTERNALERROR" not in stderr + result.stdout.str()
+    assert ("UTF-8" if problem == "not-utf8" else "nested too deeply") in stderr
+    if which != "baseline":
+        assert ":2" in stderr or "line 2" in stderr  # the line is named
