@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from jsonl_files import write_jsonl
+
 from pytest_vlmsafety.text import node_id_part, printable, printable_lines
 
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -180,7 +180,9 @@ def test_a_bad_device_is_a_usage_error_naming_the_option(pytester: pytest.Pytest
 
 @pytest.mark.parametrize("which", ["suite", "replay", "baseline"])
 @pytest.mark.parametrize("problem", ["not-utf8", "deep"])
-def test_undecodable_or_deeply_nested_files_are_usage_errors(pytester: pytest.Pytester, which: str, problem: str) -> None:
+def test_undecodable_or_deeply_nested_files_are_usage_errors(
+    pytester: pytest.Pytester, which: str, problem: str
+) -> None:
     good_item = json.dumps({"id": "x", "prompt": "q", "expected": "refuse", "category": "c"})
     bad = b"\xff\xfe not text" if problem == "not-utf8" else b"[" * 200_000 + b"]" * 200_000
     files = {"suite": "mini.jsonl", "replay": "responses.jsonl", "baseline": "baseline.json"}
@@ -199,3 +201,86 @@ def test_undecodable_or_deeply_nested_files_are_usage_errors(pytester: pytest.Py
     assert ("UTF-8" if problem == "not-utf8" else "nested too deeply") in stderr
     if which != "baseline":
         assert ":2" in stderr or "line 2" in stderr  # the line is named
+
+
+# -- bounded memory and time ---------------------------------------------------------------------
+
+
+def test_prompts_and_images_above_the_bounds_are_error_items(pytester: pytest.Pytester) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(pytester.path / "big.png")
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(pytester.path / "small.png")
+    replay_suite(
+        pytester,
+        [
+            {"id": "long", "prompt": "x" * 101, "expected": "refuse", "category": "c"},
+            {"id": "big", "prompt": "q", "images": ["big.png"], "expected": "refuse", "category": "c"},
+            {"id": "fine", "prompt": "q" * 100, "images": ["small.png"], "expected": "refuse", "category": "c"},
+        ],
+        [{"id": i, "response": REFUSAL} for i in ("long", "big", "fine")],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl",
+                 "--vlm-max-prompt-chars=100", "--vlm-max-image-pixels=1000")
+    result.assert_outcomes(passed=2, errors=2)  # "fine" and the gate; "long" and "big" are errors
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of mini::long*",
+        "the prompt has 101 characters, more than --vlm-max-prompt-chars=100*",
+        "*ERROR at setup of mini::big*",
+        "image *big.png is 64x64 = 4096 pixels, more than --vlm-max-image-pixels=1000*",
+    ])
+
+
+def test_bound_options_parse_and_can_be_lifted() -> None:
+    from pytest_vlmsafety.errors import ConfigError
+    from pytest_vlmsafety.options import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_PROMPT_CHARS, parse_options
+
+    def parse(**values: str):
+        given = {"--" + k.replace("_", "-"): v for k, v in values.items()}
+        return parse_options(lambda spec: given.get(spec.flag), ["auto"])
+
+    default = parse()
+    assert (default.max_prompt_chars, default.max_image_pixels) == (DEFAULT_MAX_PROMPT_CHARS, DEFAULT_MAX_IMAGE_PIXELS)
+    lifted = parse(vlm_max_prompt_chars="off", vlm_max_image_pixels="off", vlm_retries="0", vlm_timeout="2.5")
+    assert (lifted.max_prompt_chars, lifted.max_image_pixels, lifted.vlm_retries, lifted.vlm_timeout_s) == (
+        None, None, 0, 2.5)
+    for bad in ({"vlm_max_prompt_chars": "0"}, {"vlm_max_image_pixels": "many"}, {"vlm_retries": "-1"},
+                {"vlm_timeout": "0"}):
+        with pytest.raises(ConfigError, match=next(iter(bad)).replace("_", "-")):
+            parse(**bad)
+
+
+def test_sixteen_bit_grayscale_keeps_its_tones(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from pytest_vlmsafety.backends.images import load_image
+
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "gray16.png")
+    pixels = np.asarray(load_image(tmp_path / "gray16.png"), dtype=float)
+    assert pixels.shape == (64, 64, 3)
+    assert 120 < pixels.mean() < 135  # a ramp from black to white, not the near-white 254.5 of clipping
+    assert pixels.min() == 0 and pixels.max() == 255
+
+
+def test_error_items_skip_traceback_formatting(pytester: pytest.Pytester) -> None:
+    """An error item costs what a generated one costs: its message is the report, and pytest's
+    traceback formatting (~100 ms an item) never runs. The conftest makes formatting fail loudly."""
+    pytester.makeconftest("""
+        import _pytest._code.code as code
+
+        def formatted(self, *args, **kwargs):
+            raise AssertionError("a traceback was formatted for an error item")
+
+        code.ExceptionInfo.getrepr = formatted
+    """)
+    replay_suite(
+        pytester,
+        [{"id": f"e{i}", "prompt": "q", "expected": "refuse", "category": "c"} for i in range(3)],
+        [{"id": "other", "response": REFUSAL}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl")
+    result.assert_outcomes(passed=1, errors=3)  # the gate passes; PART B makes it not a pass
+    result.stdout.fnmatch_lines(["*ERROR at setup of mini::e0*", "no recorded response for item 'e0'*"])
+    assert "a traceback was formatted" not in result.stdout.str()
