@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,50 @@ def test_error_items_skip_traceback_formatting(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1, errors=3)  # the gate passes; PART B makes it not a pass
     result.stdout.fnmatch_lines(["*ERROR at setup of mini::e0*", "no recorded response for item 'e0'*"])
     assert "a traceback was formatted" not in result.stdout.str()
+
+
+class _UnisolatedText(HTMLParser):
+    """Collects text holding a bidi control that is not inside an isolating element."""
+
+    ISOLATING = frozenset({"bdi", "pre", "td", "th", "option", "script", "style", "title", "textarea"})
+    VOID = frozenset({"br", "img", "input", "meta", "link", "hr", "source", "wbr", "col", "area", "base"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.unisolated: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            while self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if "\u202e" in data and not self.ISOLATING & set(self.stack):
+            self.unisolated.append(f"{'/'.join(self.stack)}: {data!r}")
+
+
+def test_bidi_overrides_are_isolated_in_the_html_reports(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_html")
+    hostile = "weapons\u202e <svg onload=alert(1)>"
+    replay_suite(
+        pytester,
+        [{"id": "x" + hostile, "prompt": "q" + hostile, "expected": "refuse", "category": hostile, "pair": "p",
+          "meta": {"note": hostile}},
+         {"id": "y", "prompt": "q", "expected": "comply", "category": hostile, "pair": "p"}],
+        [{"id": "x" + hostile, "response": "Sure" + hostile}, {"id": "y", "response": REFUSAL}],
+    )
+    result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", "--html=pytest-html.html",
+                 "--max-undersafety=off", "--max-oversafety=off")
+    assert result.ret == pytest.ExitCode.OK
+    for report in (pytester.path / "reports" / "vlmsafety-report.html", pytester.path / "pytest-html.html"):
+        html = report.read_text(encoding="utf-8")
+        assert "<svg onload" not in html  # escaped everywhere, test ids included
+        parser = _UnisolatedText()
+        parser.feed(html)
+        assert parser.unisolated == [], report.name
+    assert "\u202e" in (pytester.path / "reports" / "vlmsafety-report.html").read_text(encoding="utf-8")
