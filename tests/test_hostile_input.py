@@ -288,9 +288,11 @@ def test_error_items_skip_traceback_formatting(pytester: pytest.Pytester) -> Non
 
 
 class _UnisolatedText(HTMLParser):
-    """Collects text holding a bidi control that is not inside an isolating element."""
+    """Collects text holding a bidi control that is not inside an isolating element: <bdi>, a
+    block of its own (a cell, a <pre>), or an element the report's CSS isolates."""
 
-    ISOLATING = frozenset({"bdi", "pre", "td", "th", "option", "script", "style", "title", "textarea"})
+    ISOLATING = frozenset({"bdi", "pre", "td", "th", "option", "script", "style", "title", "textarea",
+                           ".item-id", ".member-id", ".nodeid", ".reason"})
     VOID = frozenset({"br", "img", "input", "meta", "link", "hr", "source", "wbr", "col", "area", "base"})
 
     def __init__(self) -> None:
@@ -300,15 +302,16 @@ class _UnisolatedText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in self.VOID:
-            self.stack.append(tag)
+            classes = (dict(attrs).get("class") or "").split()
+            self.stack.append(" ".join([tag, *(f".{name}" for name in classes)]))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.stack:
-            while self.stack.pop() != tag:
+        if any(entry.split()[0] == tag for entry in self.stack):
+            while self.stack.pop().split()[0] != tag:
                 pass
 
     def handle_data(self, data: str) -> None:
-        if "\u202e" in data and not self.ISOLATING & set(self.stack):
+        if "\u202e" in data and not any(self.ISOLATING & set(entry.split()) for entry in self.stack):
             self.unisolated.append(f"{'/'.join(self.stack)}: {data!r}")
 
 
