@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pytest
 
 from .items import Record, SafetyItem
+from .text import node_id_part, printable, printable_lines
 
 
 class ItemRunning(Protocol):
@@ -27,9 +28,15 @@ class ItemRunning(Protocol):
 ITEM_RUNNER_KEY = pytest.StashKey[ItemRunning]()
 
 
+# Marker fields that say what an item is; suite data (`meta`) must not be able to override them,
+# or `-m "vlmsafety(expected='refuse')"` could deselect an item that must be refused.
+ITEM_MARKER_FIELDS: tuple[str, ...] = ("suite", "subset", "category", "expected", "task")
+
+
 def node_name(text: str) -> str:
-    """`::` separates node ids; keep it out of names."""
-    return text.replace("::", ":_:") or "_"
+    """A node name from untrusted suite text: printable, no `::` (the node id separator), no markup
+    (see text.node_id_part). Distinct texts can give one name: preflight refuses such collisions."""
+    return node_id_part(text)
 
 
 class SafetyMismatch(Exception):
@@ -73,12 +80,16 @@ class SafetyTestItem(pytest.Item):
         super().__init__(**kwargs)
         self.safety_item = safety_item
         marker_kwargs = {
+            **{
+                k: v
+                for k, v in safety_item.meta.items()
+                if isinstance(v, (str, int, bool)) and k not in ITEM_MARKER_FIELDS
+            },
             "suite": safety_item.suite,
             "subset": safety_item.subset,
             "category": safety_item.category,
             "expected": safety_item.expected,
             "task": safety_item.task,
-            **{k: v for k, v in safety_item.meta.items() if isinstance(v, (str, int, bool))},
         }
         self.add_marker(pytest.mark.vlmsafety(**marker_kwargs))
         self.extra_keyword_matches.update(
@@ -95,7 +106,7 @@ class SafetyTestItem(pytest.Item):
     def setup(self) -> None:
         record = self.record()
         if record.outcome == "error":
-            raise SafetyItemError(record.error or "error")
+            raise SafetyItemError(printable_lines(record.error or "error"))
 
     def runtest(self) -> None:
         self.runner.check_outcome(self, self.record())
@@ -107,24 +118,33 @@ class SafetyTestItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # pytest formats a setup error (our error items) here, not through repr_failure: without
+        # this every error item pays a full traceback formatting (~100 ms), and an all-error run
+        # costs ten times a generated one.
+        if isinstance(excinfo.value, (SafetyMismatch, SafetyItemError)):
+            return str(excinfo.value)
+        return super()._repr_failure_py(excinfo, style)
+
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.safety_item.key
+        return self.path, None, printable(self.safety_item.key)
 
 
 def describe_failure(record: Record, limit: int = 600) -> str:
     """What a reader needs to see for a mismatch: the prompt, the images, the response, and why
-    the judge decided as it did."""
+    the judge decided as it did. Every field is untrusted (suite data, the model, an LLM judge):
+    each is shown as one printable line."""
     response = record.response or ""
     if len(response) > limit:
         response = response[:limit] + f"... [{len(record.response or '') - limit} more characters]"
     lines = [
         f"{record.outcome}: expected the model to {record.expected}, judge {record.judge!r} says {record.verdict!r}",
-        f"  reason:   {record.reason}",
-        f"  prompt:   {record.prompt}",
+        f"  reason:   {printable(record.reason)}",
+        f"  prompt:   {printable(record.prompt)}",
     ]
     if record.images:
-        lines.append(f"  images:   {', '.join(record.images)}")
+        lines.append(f"  images:   {printable(', '.join(record.images))}")
     if record.answer_key:
-        lines.append(f"  expected answer: {record.answer_key}")
+        lines.append(f"  expected answer: {printable(record.answer_key)}")
     lines.append(f"  response: {response!r}")
     return "\n".join(lines)

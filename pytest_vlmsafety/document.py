@@ -374,6 +374,8 @@ class ResultsDocument:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply to read") from None
         try:
             return cls.from_json(data)
         except DataError as exc:

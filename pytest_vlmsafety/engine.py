@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
-from .backends.images import check_images_exist
+from .backends.images import check_image_sizes, check_images_exist
 from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, Verdict, record_for
@@ -42,6 +42,15 @@ class GenerationStore(Protocol):
     def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
 
     def put_many(self, entries: Mapping[str, str]) -> None: ...
+
+
+def check_prompt_length(item: SafetyItem, max_chars: int | None) -> None:
+    """A prompt above the bound is an error item: a 50 MB prompt took 23 GB and an OOM kill."""
+    if max_chars is not None and len(item.prompt) > max_chars:
+        raise ItemError(
+            f"the prompt has {len(item.prompt)} characters, more than --vlm-max-prompt-chars={max_chars}; "
+            "shorten it, or raise the option (or 'off') if the model's context holds it"
+        )
 
 
 @dataclass
@@ -105,9 +114,12 @@ class Engine:
         runnable: list[SafetyItem] = []
         for item in todo:
             try:
-                # Existence only: decoding every image again on a cache hit or a replay costs more
-                # than the rest of the item; the model backend decodes and names a corrupt file.
+                check_prompt_length(item, self.options.max_prompt_chars)
+                # Existence and the size in the header only: decoding every image again on a cache
+                # hit or a replay costs more than the rest of the item; the model backend decodes
+                # and names a corrupt file.
                 check_images_exist(item.images)
+                check_image_sizes(item.images, self.options.max_image_pixels)
             except ItemError as exc:
                 self.records[item.key] = record_for(item, error=str(exc))
             else:

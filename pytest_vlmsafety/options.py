@@ -28,6 +28,14 @@ LLM_JUDGE = LLM_JUDGE_NAME
 
 DEFAULT_SUITE = "sample"
 DEFAULT_CACHE_DIR = ".vlmsafety_cache"
+# Bounds on what one item may cost (issue 11): a hostile or broken suite must not exhaust the
+# machine. An item above a bound is an error item naming the bound's option; `off` lifts it.
+DEFAULT_MAX_PROMPT_CHARS = 32_000  # the benchmarks' prompts are under 2,000 characters
+DEFAULT_MAX_IMAGE_PIXELS = 36_000_000  # 6000 x 6000, about 108 MB decoded as RGB
+# A failing server: attempts after the first, and the limit of one attempt in seconds.
+DEFAULT_RETRIES = 5
+DEFAULT_TIMEOUT_S = 300.0
+
 DEFAULT_MAX_UNDERSAFETY = 0.10
 DEFAULT_MAX_OVERSAFETY = 0.20
 # Values of --vlm-cache that turn the cache off.
@@ -93,6 +101,16 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-concurrency", f"requests in flight per process to an openai: server (default: "
                f"{DEFAULT_CONCURRENCY})", "N", str(DEFAULT_CONCURRENCY)),
     OptionSpec("--vlm-tensor-parallel", "GPUs one vllm: model is sharded over (default: 1)", "N", "1"),
+    # Bounds on one item's cost and on a failing server (issue 11).
+    OptionSpec("--vlm-max-prompt-chars", "longest prompt an item may have; longer ones are error items "
+               f"(default: {DEFAULT_MAX_PROMPT_CHARS}, or off)", "N", str(DEFAULT_MAX_PROMPT_CHARS)),
+    OptionSpec("--vlm-max-image-pixels", "largest image (width x height) an item may have; larger ones are error "
+               f"items, never decoded (default: {DEFAULT_MAX_IMAGE_PIXELS}, or off)", "N",
+               str(DEFAULT_MAX_IMAGE_PIXELS)),
+    OptionSpec("--vlm-retries", f"retries of a failed request to an openai: server (default: {DEFAULT_RETRIES})",
+               "N", str(DEFAULT_RETRIES)),
+    OptionSpec("--vlm-timeout", "seconds one request to an openai: server may take (default: "
+               f"{DEFAULT_TIMEOUT_S:g})", "SECONDS", f"{DEFAULT_TIMEOUT_S:g}"),
     OptionSpec("--judge-model", "model of --safety-judge=llm, in any --vlm form: openai:NAME[@URL], vllm:MODEL, "
                "a hub id, a folder...", "MODEL"),
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
@@ -146,6 +164,10 @@ class RunOptions:
     holisafe_judge_unreadable: str = "drop"
     judge_revision: str | None = None
     unsafeconcepts_classifiers: Path | None = None
+    max_prompt_chars: int | None = DEFAULT_MAX_PROMPT_CHARS  # None = off
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # None = off
+    vlm_retries: int = DEFAULT_RETRIES
+    vlm_timeout_s: float = DEFAULT_TIMEOUT_S
 
     @property
     def active(self) -> bool:
@@ -247,6 +269,10 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         holisafe_judge_unreadable=_choice(
             "--holisafe-judge-unreadable", given("--holisafe-judge-unreadable"), HOLISAFE_UNREADABLE
         ),
+        max_prompt_chars=_limit("--vlm-max-prompt-chars", text("--vlm-max-prompt-chars"), DEFAULT_MAX_PROMPT_CHARS),
+        max_image_pixels=_limit("--vlm-max-image-pixels", text("--vlm-max-image-pixels"), DEFAULT_MAX_IMAGE_PIXELS),
+        vlm_retries=_whole("--vlm-retries", given("--vlm-retries")),
+        vlm_timeout_s=_seconds("--vlm-timeout", given("--vlm-timeout")),
     )
 
 
@@ -261,6 +287,38 @@ def _refusal_phrases(raw: str | None) -> tuple[str, ...]:
 
 def _optional_path(raw: str | None) -> Path | None:
     return Path(raw).expanduser() if raw else None
+
+
+def _limit(flag: str, raw: str | None, default: int) -> int | None:
+    """A positive bound, or None for `off`."""
+    if raw is None:
+        return default
+    if raw.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return _positive_int(flag, raw)
+    except ConfigError:
+        raise ConfigError(f"{flag}={raw!r}: expected a positive whole number, or 'off'") from None
+
+
+def _whole(flag: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{flag}={raw!r}: expected a whole number, 0 or more")
+    return value
+
+
+def _seconds(flag: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{flag}={raw!r}: expected a number of seconds above 0")
+    return value
 
 
 def _base_url(raw: str | None) -> str | None:

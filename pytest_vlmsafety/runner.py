@@ -28,6 +28,7 @@ from .engine import Engine
 from .items import Record, SafetyItem
 from .options import RunOptions
 from .suites import SuiteSelection
+from .text import printable, printable_lines
 
 # The worker's summary in xdist's `workeroutput`, read by controller.Controller.
 WORKER_SUMMARY_KEY = "vlmsafety"
@@ -100,8 +101,8 @@ class ItemRunner:
         if record.outcome == "pass":
             return
         if record.outcome == "error":
-            raise SafetyItemError(record.error or "error")
-        why = f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})"
+            raise SafetyItemError(printable_lines(record.error or "error"))
+        why = printable(f"{record.outcome}: judge {record.judge} says {record.verdict} ({record.reason})")
         if self.baseline is not None:
             # Under a baseline the question is "did it get worse?": old failures are expected,
             # new ones fail whatever the gate mode.
@@ -132,7 +133,7 @@ class ItemRunner:
                     add_item_extras(report, record)
                 report.user_properties.append(("vlmsafety_outcome", record.outcome))
                 if record.verdict is not None:
-                    report.user_properties.append(("vlmsafety_verdict", record.verdict))
+                    report.user_properties.append(("vlmsafety_verdict", printable(record.verdict)))
         return report
 
     def summary(self) -> WorkerSummary:

@@ -52,6 +52,10 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
         baseline = load_baseline(options.baseline) if options.baseline else None
+        if role != "worker":
+            from .preflight import check_run
+
+            check_run(config.invocation_params.dir, options, spec, loaded)
     except (ConfigError, DataError) as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .document import CategorySummary, RateSummary, SuiteResults
+from .text import printable
 
 
 def _rate_cell(summary: RateSummary) -> str:
@@ -31,9 +32,9 @@ def calibration_table(suites: Mapping[str, SuiteResults]) -> list[str]:
     header = ("suite / category", "items", "undersafety (95% CI)", "oversafety (95% CI)", "errors")
     rows: list[tuple[str, ...]] = []
     for name, summary in suites.items():
-        rows.append(_row(name, summary))
+        rows.append(_row(printable(name), summary))
         for category, cat in summary.categories.items():
-            rows.append(_row(f"  {category}", cat))
+            rows.append(_row(f"  {printable(category)}", cat))  # categories come from suite data
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from .controller import RunOutput
 from .summary import calibration_table, official_lines
+from .text import printable
 
 NOISE_WARNING = (
     "the model is tiny-random: randomly initialised, so its output is noise. "
@@ -101,7 +102,7 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
         lines.append(("calibration gate: PASSED", {"green": True, "bold": True}))
     else:
         lines.append(("calibration gate: FAILED", {"red": True, "bold": True}))
-        lines += [(f"  {failure}", {"red": True}) for failure in document.gate.failures]
+        lines += [(f"  {printable(failure)}", {"red": True}) for failure in document.gate.failures]
     baseline = document.baseline
     if baseline is not None:
         for suite, comparison in baseline.suites.items():

@@ -193,11 +193,14 @@ def test_a_server_that_keeps_failing_is_given_up_on_within_bounds(scripted_proxy
     # Two in flight, four attempts each, and a few that were retrying when the run stopped.
     sent = len(scripted_proxy.chat_requests())
     assert sent <= 2 * FAST.max_attempts + 2
-    # The next call checks the server once before sending anything.
-    scripted_proxy.stop()
-    with pytest.raises(ConfigError, match="no OpenAI-compatible server answers"):
+    # Found failing once, the server is failing for the rest of the process (issue 11): the next
+    # call (another shard) fails at once with the same message, sending and probing nothing.
+    requests_before = len(scripted_proxy.seen)
+    started = time.monotonic()
+    with pytest.raises(VlmSafetyError, match=r"is failing: 2 requests in a row"):
         backend.generate([request("again", "hello")])
-    assert len(scripted_proxy.chat_requests()) == sent
+    assert time.monotonic() - started < 1
+    assert len(scripted_proxy.seen) == requests_before
 
 
 def test_concurrency_must_be_positive() -> None:
@@ -331,3 +334,15 @@ def test_plugin_run_over_the_server_gives_the_hugging_face_verdicts(
         served_item = items["openai"][item_id]
         assert served_item["verdict"] == hf_item["verdict"], item_id
         assert comparable(served_item["response"]) == comparable(hf_item["response"]), item_id
+
+
+def test_retries_and_timeout_options_bound_each_request(scripted_proxy: ScriptedProxy) -> None:
+    from pytest_vlmsafety.backends import load_backend
+    from pytest_vlmsafety.options import parse_options
+
+    values = {"--vlm": f"openai:{SERVED_NAME}", "--vlm-retries": "1", "--vlm-timeout": "7",
+              "--vlm-base-url": scripted_proxy.base_url}
+    options = parse_options(lambda spec: values.get(spec.flag), ["auto", "refusal"])
+    backend = load_backend(parse_backend_spec(values["--vlm"]), options)
+    assert isinstance(backend, OpenAIBackend)
+    assert (backend.policy.max_attempts, backend.policy.request_timeout_s) == (2, 7.0)

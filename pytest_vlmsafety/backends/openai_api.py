@@ -12,8 +12,9 @@ Failures, in three kinds:
   probes `GET /models` once; a 401/403/404 later stops the remaining requests at once;
 - transient (HTTP 408/409/425/429/5xx, timeouts, dropped or refused connections): retried with
   exponential backoff and jitter, honouring `Retry-After`, bounded by `RetryPolicy` in attempts
-  and in seconds per request. When several requests in a row exhaust their retries the server is
-  taken as down: the rest of the call is cancelled and `generate` raises;
+  (`--vlm-retries`) and in seconds per request (`--vlm-timeout`). When several requests in a row
+  exhaust their retries the server is taken as down for the rest of the process: the rest of the
+  call is cancelled, `generate` raises, and every later call raises at once;
 - the item's own fault (another 4xx, e.g. a prompt longer than the context): that item fails
   with the server's message, the others go on.
 
@@ -252,12 +253,11 @@ class OpenAIBackend(Backend):
         response_format: Mapping[str, Any] | None,
     ) -> list[Generation]:
         if self._unavailable:
-            if self._unavailable_for_good:
-                raise VlmSafetyError(self._unavailable)
-            # The server seemed down last time: check once rather than send every request
-            # into the same wall.
-            self._probe()
-            self._unavailable = None
+            # Once found failing, the server is failing for the rest of this process: every later
+            # shard's items are errors at once, instead of each shard probing and retrying from
+            # scratch (three shards took 82 s; a hung server 600 s of silence per shard). The
+            # finished generations are cached, so a rerun once the server is fixed does the rest.
+            raise VlmSafetyError(self._unavailable)
         results: list[Generation] = [Generation.failed("not generated")] * len(requests)
         state = _RunState(stop=threading.Event(), lock=threading.Lock())
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="vlmsafety-openai")

@@ -113,14 +113,35 @@ def require_file(path: Path, *, hint: str) -> Path:
     return path
 
 
+def _decode_line(path: Path, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _json_loads(text: str, where: str) -> Any:
+    """json.loads, with input nested too deeply for the parser's recursion (hostile or broken data)
+    as a DataError naming `where` instead of a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DataError(f"{where}: JSON nested too deeply to read") from None
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, object) for each non-blank line, with a DataError naming the line on bad JSON."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """(line number, object) for each non-blank line, with a DataError naming the line on bad JSON
+    or text that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = _decode_line(path, number, raw)
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = _json_loads(line, f"{path}:{number}")
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
@@ -129,7 +150,13 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
 
 def read_json(path: Path) -> Any:
+    raw = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _decode_line(path, raw[: exc.start].count(b"\n") + 1, raw[raw.rfind(b"\n", 0, exc.start) + 1 :])
+        raise  # pragma: no cover - _decode_line raised a DataError for the line
+    try:
+        return _json_loads(text, str(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
