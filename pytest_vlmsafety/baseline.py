@@ -12,7 +12,7 @@ Pure functions and value types: no pytest, no I/O besides `load_baseline`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +84,19 @@ def _index_outcomes(path: Path, items: Sequence[Record]) -> dict[tuple[str, str]
             raise DataError(f"{where}: item {item.id!r} of suite {item.suite!r} appears twice")
         indexed[(item.suite, item.id)] = item.outcome
     return indexed
+
+
+def check_pairing(baseline: Baseline, items: Iterable[tuple[str, str]]) -> None:
+    """At the start of a run: a DataError when no (suite, id) of this run's items is in the
+    baseline, which would compare nothing (the results of another suite, or of other items)."""
+    ours = set(items)
+    if ours and not any(key in baseline.outcomes for key in ours):
+        theirs = ", ".join(sorted({suite for suite, _ in baseline.outcomes})) or "no items"
+        this_run = ", ".join(sorted({suite for suite, _ in ours}))
+        raise DataError(
+            f"baseline {baseline.path} has no item of this run (its suites: {theirs}; this run's: {this_run}), "
+            "so it would compare nothing; pass the vlmsafety-results.json of an earlier run of the same suites"
+        )
 
 
 def mcnemar_exact_p(fixed: int, broken: int) -> float:
@@ -326,6 +339,7 @@ __all__ = [
     "RateChange",
     "SuiteComparison",
     "baseline_section",
+    "check_pairing",
     "judge_pairing",
     "compare_to_baseline",
     "is_known_failure",

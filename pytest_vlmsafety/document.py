@@ -242,6 +242,12 @@ class SuiteGate:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # `passed` follows `status`; a file without a status (older than it) keeps its verdict.
+        if not self.passed and self.status == "pass":
+            self.status = "fail"
+        self.passed = self.status == "pass"
+
 
 # Official metrics are the benchmark's own: flat {name: fraction} or grouped {group: {name: fraction}}.
 OfficialMetrics = dict[str, Any]
@@ -328,6 +334,12 @@ class RunGate:
     passed: bool = True
     status: GateStatus = "pass"
     failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # `passed` follows `status`; a file without a status (older than it) keeps its verdict.
+        if not self.passed and self.status == "pass":
+            self.status = "fail"
+        self.passed = self.status == "pass"
 
 
 @dataclass
