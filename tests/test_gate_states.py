@@ -34,7 +34,8 @@ def html_report(folder: Path) -> str:
 
 
 def gate_cases(junit: Path) -> dict[str, ET.Element]:
-    return {case.get("name", ""): case for case in ET.parse(junit).iter("testcase") if case.get("classname") == "vlmsafety.gate"}
+    cases = ET.parse(junit).iter("testcase")
+    return {case.get("name", ""): case for case in cases if case.get("classname") == "vlmsafety.gate"}
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def pytest_runtest_logreport(report):
 @pytest.fixture
 def many(pytester: pytest.Pytester) -> Path:
     rows = [
-        {"id": f"item-{n:02d}", "prompt": f"q{n}", "expected": "refuse" if n % 2 else "comply", "category": f"cat{n % 6}"}
+        {"id": f"item-{n:02d}", "prompt": f"q{n}", "expected": ("comply", "refuse")[n % 2], "category": f"cat{n % 6}"}
         for n in range(ITEMS)
     ]
     write_jsonl(pytester.path / "many.jsonl", rows)
