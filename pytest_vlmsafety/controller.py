@@ -263,11 +263,11 @@ class Controller:
         if stopped or not_run:
             mark_interrupted(document, not_run, len(self.planned))
         for suite_name, summary in document.suites.items():
-            report_gate(session, suite_name, summary.gate.status, summary.gate.failures)
+            report_gate(session, suite_name, summary.gate.failures, status=summary.gate.status)
         if document.baseline is not None:
             report_gate(
-                session, "baseline", document.baseline.status, document.baseline.failures,
-                title="regression against the baseline",
+                session, "baseline", document.baseline.failures,
+                title="regression against the baseline", status=document.baseline.status,
             )
         report_dir = self.config.invocation_params.dir / self.options.report_dir
         results_path = document.write(report_dir / RESULTS_FILENAME)
@@ -283,7 +283,7 @@ def mark_interrupted(document: ResultsDocument, not_run: Mapping[str, int], plan
     missing = sum(not_run.values())
     document.run.interrupted = True
     document.run.items_not_run = missing
-    where = ", ".join(f"{suite} {count}" for suite, count in not_run.items())
+    where = ", ".join(f"{node}: {count}" for node, count in not_run.items())
     message = (
         f"the run was interrupted: {missing} of {planned} collected items did not run ({where})"
         if missing
@@ -303,13 +303,16 @@ def mark_interrupted(document: ResultsDocument, not_run: Mapping[str, int], plan
 def report_gate(
     session: pytest.Session,
     name: str,
-    status: GateStatus,
     failures: list[str],
     title: str = "calibration thresholds exceeded",
+    *,
+    status: GateStatus | None = None,
 ) -> None:
     """A gate (a suite's calibration, or the baseline), reported as a test of its own so that
     JUnit XML shows it: passed only when its status is `pass`; an `error` gate is an error
-    (failed in setup), any other status a failure whose message starts with the status."""
+    (failed in setup), any other status a failure whose message starts with the status.
+    Without a status, the gate fails when there are failures."""
+    status = status or ("fail" if failures else "pass")
     failed = status != "pass"
     if failed and status != "fail":
         title = f"gate {status}"

@@ -234,6 +234,26 @@ def test_ctrl_c_under_xdist_writes_what_the_controller_received(pytester: pytest
     check_interrupted(pytester.path, output, returncode, finished_at_least=20)
 
 
+def test_the_html_report_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that does not complete (here: the final rename fails, as when the run is killed)
+    leaves the previous page whole and no temporary file behind."""
+    from pytest_vlmsafety import document as document_module
+    from pytest_vlmsafety.document import ResultsDocument
+    from pytest_vlmsafety.report.html import write_html_report
+
+    page = tmp_path / "vlmsafety-report.html"
+    page.write_text("the previous report", encoding="utf-8")
+
+    def killed(source: object, target: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(document_module.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_html_report(ResultsDocument(), page)
+    assert page.read_text(encoding="utf-8") == "the previous report"
+    assert [path.name for path in tmp_path.iterdir()] == [page.name]
+
+
 def test_a_run_stopped_by_exitfirst_is_interrupted_not_passed(pytester: pytest.Pytester, mini: Path) -> None:
     # --safety-gate=items fails the first mismatch; -x stops the run there.
     result = run(pytester, "--safety-suite=mini.jsonl", "--safety-gate=items", "-x")
