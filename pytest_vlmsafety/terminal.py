@@ -112,8 +112,10 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines.append((f"calibration gate: {GATE_WORDS[gate.status]}", {colour: True, "bold": True}))
     lines += [(f"  {failure}", {colour: True}) for failure in gate.failures]
     if run.interrupted:
-        rerun = f"; a rerun takes their generations from the cache {run.cache}" if run.cache else ""
-        lines.append((f"the files hold the {len(document.items)} items that finished{rerun}", {}))
+        # Replayed responses are not cached (session.open_store): only a model's generations are.
+        cached = run.cache and model.backend != "replay"
+        rerun = f" (generations made so far are in the cache {run.cache})" if cached else ""
+        lines.append((f"the files hold the {len(document.items)} items that finished; rerun to complete{rerun}", {}))
     baseline = document.baseline
     if baseline is not None:
         lines += [(f"baseline: {note}", {"yellow": True}) for note in baseline.notes]
