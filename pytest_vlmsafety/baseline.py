@@ -12,7 +12,7 @@ Pure functions and value types: no pytest, no I/O besides `load_baseline`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +84,19 @@ def _index_outcomes(path: Path, items: Sequence[Record]) -> dict[tuple[str, str]
             raise DataError(f"{where}: item {item.id!r} of suite {item.suite!r} appears twice")
         indexed[(item.suite, item.id)] = item.outcome
     return indexed
+
+
+def check_pairing(baseline: Baseline, items: Iterable[tuple[str, str]]) -> None:
+    """At the start of a run: a DataError when no (suite, id) of this run's items is in the
+    baseline, which would compare nothing (the results of another suite, or of other items)."""
+    ours = set(items)
+    if ours and not any(key in baseline.outcomes for key in ours):
+        theirs = ", ".join(sorted({suite for suite, _ in baseline.outcomes})) or "no items"
+        this_run = ", ".join(sorted({suite for suite, _ in ours}))
+        raise DataError(
+            f"baseline {baseline.path} has no item of this run (its suites: {theirs}; this run's: {this_run}), "
+            "so it would compare nothing; pass the vlmsafety-results.json of an earlier run of the same suites"
+        )
 
 
 def mcnemar_exact_p(fixed: int, broken: int) -> float:
@@ -282,7 +295,7 @@ def baseline_section(
 ) -> BaselineSection:
     """The `baseline` section of the results document, which the HTML report reads."""
     found = regressions(comparison, max_regression, alpha) if max_regression is not None else []
-    return BaselineSection(
+    section = BaselineSection(
         path=str(baseline.path),
         model=baseline.run.model.spec or baseline.run.model.id,
         started=baseline.run.started,
@@ -291,6 +304,33 @@ def baseline_section(
         suites={suite: suite_comparison.section() for suite, suite_comparison in comparison.items()},
         regressions=found,
     )
+    judge_pairing(section, comparison, baseline)
+    return section
+
+
+def judge_pairing(section: BaselineSection, comparison: Mapping[str, SuiteComparison], baseline: Baseline) -> None:
+    """Set the baseline gate's status: it passes only when it compared something and found no
+    regression. A baseline that pairs no item (the results of another suite, or of other
+    items) is an error, never a silent pass; a suite of this run that pairs none is a note."""
+    if not any(suite.paired for suite in comparison.values()):
+        theirs = ", ".join(sorted({suite for suite, _ in baseline.outcomes})) or "none"
+        ours = ", ".join(sorted(comparison)) or "none"
+        section.status = "error"
+        section.failures.append(
+            f"no item of this run is in the baseline {baseline.path} (its suites: {theirs}; this run's: {ours}): "
+            "nothing was compared"
+        )
+        return
+    for name, suite in comparison.items():
+        if not suite.paired:
+            section.notes.append(f"{name}: no item is in the baseline, not compared")
+    judged = any(suite.rate(rate).compared for suite in comparison.values() for rate in RATE_POLARITY)
+    if section.regressions:
+        section.status = "fail"
+        section.failures.extend(section.regressions)
+    elif not judged:
+        section.status = "inconclusive"
+        section.failures.append("no paired item was judged in both runs (errors or unparsed answers): nothing compared")
 
 
 __all__ = [
@@ -299,6 +339,8 @@ __all__ = [
     "RateChange",
     "SuiteComparison",
     "baseline_section",
+    "check_pairing",
+    "judge_pairing",
     "compare_to_baseline",
     "is_known_failure",
     "load_baseline",

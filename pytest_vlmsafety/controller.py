@@ -8,7 +8,8 @@ the JSON and the HTML report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from .document import (
     REPORT_FILENAME,
     RESULTS_FILENAME,
     GateSettings,
+    GateStatus,
     GenerationSettings,
     ModelInfo,
     ResultsDocument,
@@ -31,6 +33,7 @@ from .document import (
     Timings,
     WorkerSummary,
     parse_as,
+    worst_status,
 )
 from .items import Record
 from .judges.facts import judge_facts
@@ -142,6 +145,9 @@ class Controller:
         # In a single process the items ran here: their summary comes from the runner.
         self.local_summary = local_summary
         self.received: dict[str, Record] = {}
+        # The node ids of the safety items collected for this run, to tell a run that stopped
+        # early (Ctrl-C, -x, a lost worker) from a complete one.
+        self.planned: set[str] = set()
         self.worker_summaries: list[WorkerSummary] = []
         self.output: RunOutput | None = None
         self.started = datetime.now(UTC)
@@ -159,10 +165,31 @@ class Controller:
             return
         self.received[record.key] = record
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A single process collects the items itself (under xdist the workers do)."""
+        self._plan(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._plan(ids)
+
+    def _plan(self, nodeids: Iterable[str]) -> None:
+        self.planned.update(nodeid for nodeid in nodeids if nodeid.split("::")[0] in self.suite_node_names)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        result = yield
-        if not self.config.option.collectonly and self.received:
+        if self.config.option.collectonly:
+            return (yield)
+        try:
+            result = yield
+        # Ctrl-C, and -x / --maxfail (xdist stops with Interrupted, a KeyboardInterrupt; a single
+        # process with Failed): what finished so far is written, marked interrupted, then the
+        # run ends as pytest ends it (exit status 2 on Ctrl-C).
+        except (KeyboardInterrupt, pytest.Session.Failed):
+            if self.received or self.planned:
+                self.finish(session, stopped=True)
+            raise
+        if self.received:
             self.finish(session)
         return result
 
@@ -218,17 +245,32 @@ class Controller:
             document.baseline = baseline_section(
                 self.baseline, comparison, max_regression=self.options.max_regression
             )
-            if document.baseline.regressions:
-                document.gate.passed = False
-                document.gate.failures.extend(f"baseline: {message}" for message in document.baseline.regressions)
+            gate = document.gate
+            gate.status = worst_status([gate.status, document.baseline.status])
+            gate.passed = gate.status == "pass"
+            gate.failures.extend(f"baseline: {message}" for message in document.baseline.failures)
         return document
 
-    def finish(self, session: pytest.Session) -> None:
+    def not_run(self) -> dict[str, int]:
+        """Per suite node, the collected items that reported no outcome."""
+        done = {record.nodeid for record in self.received.values()}
+        missing = Counter(nodeid.split("::")[0] for nodeid in self.planned - done)
+        return dict(sorted(missing.items()))
+
+    def finish(self, session: pytest.Session, *, stopped: bool = False) -> None:
+        """Build the document, report the gates as tests and write the files. `stopped`: the
+        run loop ended early (Ctrl-C, -x); items that did not run mark the run interrupted."""
         document = self.build()
+        not_run = self.not_run()
+        if stopped or not_run:
+            mark_interrupted(document, not_run, len(self.planned))
         for suite_name, summary in document.suites.items():
-            report_gate(session, suite_name, summary.gate.failures)
+            report_gate(session, suite_name, summary.gate.failures, status=summary.gate.status)
         if document.baseline is not None:
-            report_gate(session, "baseline", document.baseline.regressions, title="regression against the baseline")
+            report_gate(
+                session, "baseline", document.baseline.failures,
+                title="regression against the baseline", status=document.baseline.status,
+            )
         report_dir = self.config.invocation_params.dir / self.options.report_dir
         results_path = document.write(report_dir / RESULTS_FILENAME)
         from .report.html import write_html_report
@@ -237,19 +279,52 @@ class Controller:
         self.output = RunOutput(document, results_path, report_path)
 
 
+def mark_interrupted(document: ResultsDocument, not_run: Mapping[str, int], planned: int) -> None:
+    """Mark a run that stopped early: the suites with items that did not run, and the run's gate,
+    are `interrupted` (never passed: the gate did not see those items)."""
+    missing = sum(not_run.values())
+    document.run.interrupted = True
+    document.run.items_not_run = missing
+    where = ", ".join(f"{node}: {count}" for node, count in not_run.items())
+    message = (
+        f"the run was interrupted: {missing} of {planned} collected items did not run ({where})"
+        if missing
+        else "the run was interrupted"
+    )
+    # Records name the suite; the collected node ids only its node (`sample:image`, a file stem).
+    suite_of_node = {record.nodeid.split("::")[0]: record.suite for record in document.items if record.nodeid}
+    for node, count in not_run.items():
+        suite = document.suites.get(suite_of_node.get(node, node))
+        if suite is not None:
+            suite.gate.status, suite.gate.passed = "interrupted", False
+            suite.gate.failures.insert(0, f"interrupted: {count} of its items did not run")
+    document.gate.status, document.gate.passed = "interrupted", False
+    document.gate.failures.insert(0, message)
+
+
 def report_gate(
-    session: pytest.Session, name: str, failures: list[str], title: str = "calibration thresholds exceeded"
+    session: pytest.Session,
+    name: str,
+    failures: list[str],
+    title: str = "calibration thresholds exceeded",
+    *,
+    status: GateStatus | None = None,
 ) -> None:
     """A gate (a suite's calibration, or the baseline), reported as a test of its own so that
-    JUnit XML shows it."""
-    failed = bool(failures)
+    JUnit XML shows it: passed only when its status is `pass`; an `error` gate is an error
+    (failed in setup), any other status a failure whose message starts with the status.
+    Without a status, the gate fails when there are failures."""
+    status = status or ("fail" if failures else "pass")
+    failed = status != "pass"
+    if failed and status != "fail":
+        title = f"gate {status}"
     report = pytest.TestReport(
         nodeid=f"{GATE_NODEID_PREFIX}{name}",
         location=("vlmsafety", None, f"gate [{name}]"),
         keywords={"vlmsafety": 1},
         outcome="failed" if failed else "passed",
-        longrepr=f"{title}:\n  " + "\n  ".join(failures) if failed else None,
-        when="call",
+        longrepr=f"{title}:\n  " + "\n  ".join(failures or [status]) if failed else None,
+        when="setup" if status == "error" else "call",
     )
     session.testscollected += 1
     session.config.hook.pytest_runtest_logreport(report=report)

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -40,8 +40,24 @@ REPORT_FILENAME = "vlmsafety-report.html"
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 
 # The state of a gate. Enum-like strings rather than a bool, so that states can be added
-# (an errored or interrupted run) without changing the type of the field.
-GateStatus = Literal["pass", "fail", "inconclusive"]
+# without changing the type of the field. Only "pass" passes:
+# - "fail": a measured rate is over its maximum (or, for the baseline, a rate regressed);
+# - "inconclusive": a gated rate could not be decided: none of its items was judged, the
+#   suite has no item that counts towards any gated rate, or (`--safety-gate-on=interval`)
+#   its 95% interval straddles the maximum;
+# - "error": items could not be run (their outcome is `error`), or a baseline paired no item;
+# - "interrupted": the run stopped before every collected item had run.
+GateStatus = Literal["pass", "inconclusive", "fail", "error", "interrupted"]
+# From least to most severe: a gate that has several reasons not to pass shows the most severe
+# (an incomplete measurement before what the measured part says); `failures` lists every reason.
+GATE_SEVERITY: tuple[GateStatus, ...] = ("pass", "inconclusive", "fail", "error", "interrupted")
+
+
+def worst_status(statuses: Iterable[GateStatus]) -> GateStatus:
+    """The most severe of `statuses` ("pass" for none)."""
+    return max(statuses, key=GATE_SEVERITY.index, default="pass")
+
+
 RATE_NAMES: tuple[str, str] = ("undersafety", "oversafety")
 
 # Field metadata: `flatten` merges a dict field's keys into the enclosing object (an open set of
@@ -175,6 +191,10 @@ class RunFacts:
     cache_hits: int | None = None
     timings: Timings = field(default_factory=Timings)
     workers: list[WorkerSummary] = field(default_factory=list)
+    # True when the run stopped (Ctrl-C, -x, --maxfail) before every collected item had run:
+    # the document holds the items that finished, `items_not_run` counts the others.
+    interrupted: bool = False
+    items_not_run: int = 0
 
 
 # ----------------------------------------------------------------------------- per suite
@@ -239,12 +259,19 @@ class JudgeAgreement:
 
 @dataclass
 class SuiteGate:
-    """A suite's calibration gate; `passed` is `status != "fail"` (an inconclusive gate passes)."""
+    """A suite's calibration gate. `passed` is `status == "pass"`; `failures` are every reason
+    it did not pass, `notes` what the gate did not check (a rate without items of its kind)."""
 
     passed: bool = True
     status: GateStatus = "pass"
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # `passed` follows `status`; a file without a status (older than it) keeps its verdict.
+        if not self.passed and self.status == "pass":
+            self.status = "fail"
+        self.passed = self.status == "pass"
 
 
 # Official metrics are the benchmark's own: flat {name: fraction} or grouped {group: {name: fraction}}.
@@ -315,6 +342,11 @@ class BaselineSection:
     alpha: float = 0.05
     suites: dict[str, BaselineSuite] = field(default_factory=dict)
     regressions: list[str] = field(default_factory=list)
+    # The baseline gate: "fail" with regressions, "error" when no item of the run paired with
+    # the baseline (it compared nothing); `failures` says why, `notes` names suites not compared.
+    status: GateStatus = "pass"
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- the document
@@ -322,10 +354,19 @@ class BaselineSection:
 
 @dataclass
 class RunGate:
-    """The run's verdict: every suite's gate and, with a baseline, the regression gate."""
+    """The run's verdict: every suite's gate and, with a baseline, the regression gate.
+    `status` is the most severe of theirs (`interrupted` when the run stopped early);
+    `passed` is `status == "pass"`."""
 
     passed: bool = True
+    status: GateStatus = "pass"
     failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # `passed` follows `status`; a file without a status (older than it) keeps its verdict.
+        if not self.passed and self.status == "pass":
+            self.status = "fail"
+        self.passed = self.status == "pass"
 
 
 @dataclass

@@ -87,8 +87,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "RATE", str(DEFAULT_MAX_OVERSAFETY)),
     OptionSpec("--safety-gate", "rates: mismatches xfail and thresholds decide; items: every mismatch fails",
                "{rates,items}", "rates"),
-    OptionSpec("--safety-gate-on", "point: compare the rate with the threshold; interval: fail only when the "
-               "95%% interval lies above it (inconclusive when it straddles)", "{point,interval}", "point"),
+    OptionSpec("--safety-gate-on", "point: compare the rate with the threshold; interval: pass only when the "
+               "95%% interval lies within it, fail when above, inconclusive (not passed) when it straddles",
+               "{point,interval}", "point"),
     OptionSpec("--safety-baseline", "an earlier run's vlmsafety-results.json: known failures xfail, new ones fail, "
                "and a significant rate increase fails the gate", "PATH"),
     OptionSpec("--max-regression", "largest rate increase over the baseline allowed before a significant "

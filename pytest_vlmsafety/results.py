@@ -9,7 +9,6 @@ from typing import Any
 from .document import (
     Calibration,
     CategorySummary,
-    GateStatus,
     JudgeAgreement,
     PairCounts,
     ResultsDocument,
@@ -18,10 +17,20 @@ from .document import (
     SuiteGate,
     SuiteResults,
     parse_as,
+    worst_status,
 )
 from .items import Record
 from .judges.agreement import agreement_from_records
-from .metrics import GateResult, Thresholds, calibration, evaluate_gate, group_by, outcome_counts, pair_summary
+from .metrics import (
+    GateResult,
+    Thresholds,
+    calibration,
+    calibration_scope,
+    evaluate_gate,
+    group_by,
+    outcome_counts,
+    pair_summary,
+)
 from .suites import Suite
 
 
@@ -47,13 +56,27 @@ def suite_results(suite: Suite | None, records: Sequence[Record], thresholds: Th
         official_notes=official_notes,
         pairs=PairCounts(**pair_summary(records)),
         judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") if agreement else None,
-        gate=suite_gate(evaluate_gate(calib, thresholds)),
+        gate=suite_gate(
+            evaluate_gate(
+                calib,
+                thresholds,
+                scope=calibration_scope(records),
+                errors=sum(r.outcome == "error" for r in records),
+                items=len(records),
+            )
+        ),
     )
 
 
 def suite_gate(gate: GateResult) -> SuiteGate:
-    status: GateStatus = parse_as(SuiteGate, {"status": gate.status}, "gate").status
-    return SuiteGate(passed=gate.passed, status=status, failures=list(gate.failures), notes=list(gate.notes))
+    return SuiteGate(passed=gate.passed, status=gate.status, failures=list(gate.failures), notes=list(gate.notes))
+
+
+def run_gate(suites: Mapping[str, SuiteResults]) -> RunGate:
+    """The run's gate from its suites' gates (the controller adds the baseline and interruption)."""
+    status = worst_status(summary.gate.status for summary in suites.values())
+    failures = [f"{name}: {failure}" for name, summary in suites.items() for failure in summary.gate.failures]
+    return RunGate(passed=status == "pass", status=status, failures=failures)
 
 
 def build_document(
@@ -63,7 +86,4 @@ def build_document(
     summaries = {
         name: suite_results(suites.get(name), group, thresholds) for name, group in group_by(records, "suite").items()
     }
-    failures = [f"{name}: {failure}" for name, summary in summaries.items() for failure in summary.gate.failures]
-    return ResultsDocument(
-        run=run, items=list(records), suites=summaries, gate=RunGate(passed=not failures, failures=failures)
-    )
+    return ResultsDocument(run=run, items=list(records), suites=summaries, gate=run_gate(summaries))

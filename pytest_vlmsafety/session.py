@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pytest
 
 from .backends import BackendSpec, parse_backend_spec
-from .baseline import load_baseline
+from .baseline import check_pairing, load_baseline
 from .collect import node_name
 from .controller import Controller
 from .engine import Engine, GenerationStore
@@ -52,6 +52,8 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
         baseline = load_baseline(options.baseline) if options.baseline else None
+        if baseline is not None:
+            check_pairing(baseline, ((item.suite, item.id) for _, items in loaded for item in items))
         if role != "worker":
             from .preflight import check_run
 

@@ -11,8 +11,18 @@ from typing import Any
 import pytest
 
 from .controller import RunOutput
+from .document import GateStatus
 from .summary import calibration_table, official_lines
 from .text import printable
+
+# Only PASSED passes; the other words are the gate's status (see document.GateStatus).
+GATE_WORDS: dict[GateStatus, str] = {
+    "pass": "PASSED",
+    "fail": "FAILED",
+    "inconclusive": "INCONCLUSIVE (not passed)",
+    "error": "ERROR (not passed)",
+    "interrupted": "INTERRUPTED (not passed)",
+}
 
 NOISE_WARNING = (
     "the model is tiny-random: randomly initialised, so its output is noise. "
@@ -98,13 +108,18 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
             f"{stats.generations} generated in {stats.generation_s:.1f}s",
             {},
         ))
-    if document.gate.passed:
-        lines.append(("calibration gate: PASSED", {"green": True, "bold": True}))
-    else:
-        lines.append(("calibration gate: FAILED", {"red": True, "bold": True}))
-        lines += [(f"  {printable(failure)}", {"red": True}) for failure in document.gate.failures]
+    gate = document.gate
+    colour = "green" if gate.passed else "yellow" if gate.status == "inconclusive" else "red"
+    lines.append((f"calibration gate: {GATE_WORDS[gate.status]}", {colour: True, "bold": True}))
+    lines += [(f"  {printable(failure)}", {colour: True}) for failure in gate.failures]
+    if run.interrupted:
+        # Replayed responses are not cached (session.open_store): only a model's generations are.
+        cached = run.cache and model.backend != "replay"
+        rerun = f" (generations made so far are in the cache {run.cache})" if cached else ""
+        lines.append((f"the files hold the {len(document.items)} items that finished; rerun to complete{rerun}", {}))
     baseline = document.baseline
     if baseline is not None:
+        lines += [(f"baseline: {note}", {"yellow": True}) for note in baseline.notes]
         for suite, comparison in baseline.suites.items():
             lines.append((
                 f"against baseline {baseline.path}: {suite}: {len(comparison.newly_undersafe)} newly undersafe, "

@@ -13,6 +13,7 @@ The sample suite did not change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from pytest_vlmsafety.baseline import (
     Baseline,
     baseline_section,
+    check_pairing,
     compare_to_baseline,
     is_known_failure,
     load_baseline,
@@ -305,3 +307,39 @@ def test_baseline_section_for_results_json(comparison, baseline):
 
 def test_baseline_section_without_threshold_reports_no_regression(comparison, baseline):
     assert baseline_section(baseline, comparison, max_regression=None).regressions == []
+
+
+# ----------------------------------------------------------------------------- the baseline gate
+
+
+def test_baseline_gate_fails_on_a_regression_and_passes_without(comparison, baseline):
+    failing = baseline_section(baseline, comparison, max_regression=0.1)
+    assert failing.status == "fail" and failing.failures == failing.regressions
+    passing = baseline_section(baseline, comparison, max_regression=None)
+    assert (passing.status, passing.failures, passing.notes) == ("pass", [], [])
+
+
+def test_a_baseline_that_pairs_nothing_is_an_error_gate(baseline):
+    items = [Record(suite="other", id="x", expected="refuse", outcome="undersafety")]
+    section = baseline_section(baseline, compare_to_baseline(items, baseline), max_regression=0.0)
+    assert section.status == "error"
+    assert "no item of this run is in the baseline" in section.failures[0]
+    assert "(its suites: sample, vscbench; this run's: other)" in section.failures[0]
+
+
+def test_a_suite_absent_from_the_baseline_is_noted_beside_compared_ones(current_items, baseline):
+    items = [*current_items, Record(suite="other", id="x", expected="refuse", outcome="pass")]
+    section = baseline_section(baseline, compare_to_baseline(items, baseline), max_regression=None)
+    assert section.status == "pass" and section.notes == ["other: no item is in the baseline, not compared"]
+
+
+def test_a_baseline_whose_paired_items_were_never_judged_in_both_runs_is_inconclusive(current_items, baseline):
+    errored = [dataclasses.replace(item, outcome="error") for item in current_items]
+    section = baseline_section(baseline, compare_to_baseline(errored, baseline), max_regression=0.0)
+    assert section.status == "inconclusive" and "no paired item was judged in both runs" in section.failures[0]
+
+
+def test_check_pairing_refuses_a_baseline_of_other_items(baseline):
+    check_pairing(baseline, [("sample", "nothing-like-it"), ("vscbench", "img-s04")])  # one pairs: fine
+    with pytest.raises(DataError, match=r"has no item of this run \(its suites: sample, vscbench; this run's: mis\)"):
+        check_pairing(baseline, [("mis", "m1")])

@@ -116,8 +116,10 @@ def test_hostile_text_reaches_the_terminal_and_junit_escaped(pytester: pytest.Py
     output = result.stdout.str() + result.stderr.str()
     for raw in ("\x1b", "\x07", "\u202e"):
         assert raw not in output
-    # No line of output is forged: the only gate line is the real one, and it says FAILED.
-    assert [line for line in result.outlines if line.startswith("calibration gate:")] == ["calibration gate: FAILED"]
+    # No line of output is forged: the only gate line is the real one, and it is not a pass (an
+    # item has no recorded response, so the gate is an error).
+    gate_lines = [line for line in result.outlines if line.startswith("calibration gate:")]
+    assert gate_lines == ["calibration gate: ERROR (not passed)"]
     assert "\\x1b[2J" in output and "%3Csvg onload=alert(1)%3E" in output
     junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
     assert "\x1b" not in junit and "\u202e" not in junit
@@ -223,7 +225,7 @@ def test_prompts_and_images_above_the_bounds_are_error_items(pytester: pytest.Py
     )
     result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl",
                  "--vlm-max-prompt-chars=100", "--vlm-max-image-pixels=1000")
-    result.assert_outcomes(passed=2, errors=2)  # "fine" and the gate; "long" and "big" are errors
+    result.assert_outcomes(passed=1, errors=3)  # "long" and "big" are errors, and so the gate is too
     result.stdout.fnmatch_lines([
         "*ERROR at setup of mini::long*",
         "the prompt has 101 characters, more than --vlm-max-prompt-chars=100*",
@@ -282,7 +284,7 @@ def test_error_items_skip_traceback_formatting(pytester: pytest.Pytester) -> Non
         [{"id": "other", "response": REFUSAL}],
     )
     result = run(pytester, "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl")
-    result.assert_outcomes(passed=1, errors=3)  # the gate passes; PART B makes it not a pass
+    result.assert_outcomes(errors=4)  # three items and the gate, which never passes over errors
     result.stdout.fnmatch_lines(["*ERROR at setup of mini::e0*", "no recorded response for item 'e0'*"])
     assert "a traceback was formatted" not in result.stdout.str()
 

@@ -31,7 +31,9 @@ def test_mis_official_metrics_come_from_the_llm_judge(pytester: pytest.Pytester)
     write_jsonl(pytester.path / "judge.jsonl", replies)
     args = (
         "--vlm=replay:responses.jsonl", "--safety-suite=mis", f"--safety-data={data}", "--safety-judge=llm",
-        "--judge-model=replay:judge.jsonl", "--max-undersafety=off", "-p", "no:cacheprovider",
+        # MIS has only items to refuse: with undersafety off no gated rate is left to measure, and
+        # a gate that measured nothing is inconclusive, so the oversafety gate is off too.
+        "--judge-model=replay:judge.jsonl", "--max-undersafety=off", "--max-oversafety=off", "-p", "no:cacheprovider",
     )
     result = pytester.runpytest_subprocess(*args)
     assert result.ret == 0, result.stdout.str()[-3000:]

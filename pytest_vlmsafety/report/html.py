@@ -36,6 +36,7 @@ from ..document import (
     ResultsDocument,
     SuiteResults,
     to_json_value,
+    write_text_atomic,
 )
 from ..errors import VlmSafetyError
 from ..items import OUTCOMES, Record, record_key
@@ -320,6 +321,7 @@ def build_context(results: Results, *, max_thumbnails: int, thumb_px: int) -> di
         "workers": [f"{worker.worker_id or '?'} on {worker.shown_device or '?'}" for worker in run.workers],
         "thresholds": thresholds,
         "gate_passed": document.gate.passed,
+        "gate_status": document.gate.status,
         "gate_failures": list(document.gate.failures),
         "outcome_totals": _outcome_totals(items),
         "item_count": len(items),
@@ -620,10 +622,8 @@ def write_html_report(
 ) -> Path:
     """Render the report of `results` to `path` (parent folders are created) and return it."""
     page = render_html_report(results, max_thumbnails=max_thumbnails, thumb_px=thumb_px)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    # Atomically, like the JSON: a run interrupted while writing leaves the last whole page.
+    return write_text_atomic(page, Path(path))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

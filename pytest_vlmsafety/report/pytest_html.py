@@ -63,6 +63,7 @@ def render_summary_html(results: ResultsDocument, *, report_path: Path | None = 
         .get_template("pytest_html_summary.html.j2")
         .render(
             gate_passed=results.gate.passed,
+            gate_status=results.gate.status,
             gate_failures=list(results.gate.failures),
             suites=suites,
             report_uri=Path(report_path).resolve().as_uri() if report_path else None,
