@@ -11,12 +11,10 @@ from typing import Any
 
 from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
 
 log = logging.getLogger("pytest_vlmsafety")
-
-_DTYPE_NAMES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 def choose_device(requested: str | None) -> str:
     import torch
@@ -27,14 +25,11 @@ def choose_device(requested: str | None) -> str:
 
 
 def choose_dtype(requested: str, device: str) -> Any:
-    """bf16 on a CUDA device that supports it, fp16 on older CUDA devices, fp32 on the CPU."""
+    """The torch dtype for `--vlm-dtype` on `device` (the policy: `dtypes.resolve_dtype`)."""
     import torch
 
-    if requested != "auto":
-        return getattr(torch, _DTYPE_NAMES[requested])
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    cuda = device.startswith("cuda")
+    return getattr(torch, resolve_dtype(requested, cuda, cuda and torch.cuda.is_bf16_supported()))
 
 
 # Tokens a VLM prompt occupies before generation, images included (Qwen2-VL at ~1 megapixel is

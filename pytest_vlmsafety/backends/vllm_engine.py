@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .dtypes import resolve_dtype
 from .messages import pil_messages
 
 log = logging.getLogger("pytest_vlmsafety")
@@ -42,16 +43,6 @@ def _import_vllm(spec: str) -> Any:
             "--vlm=openai:<model> --vlm-base-url http://HOST:PORT/v1 (see docs/backends.md)"
         ) from exc
     return vllm
-
-
-def choose_vllm_dtype(requested: str, cuda_available: bool, bf16_supported: bool) -> str:
-    """The dtype the Hugging Face backend would use: bf16 on CUDA where supported, else fp16;
-    fp32 on the CPU. vLLM's own `auto` would pick fp16 for fp32 checkpoints instead."""
-    if requested != "auto":
-        return requested
-    if cuda_available:
-        return "bfloat16" if bf16_supported else "float16"
-    return "float32"
 
 
 def compact_json_engine_kwargs() -> dict[str, Any]:
@@ -100,9 +91,8 @@ class VllmBackend(Backend):
         self.revision = revision
         self.noise = noise
         self.tensor_parallel = tensor_parallel
-        self.dtype = choose_vllm_dtype(
-            dtype, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        )
+        cuda = torch.cuda.is_available()
+        self.dtype = resolve_dtype(dtype, cuda, cuda and torch.cuda.is_bf16_supported())
         self._vllm = vllm
         started = time.perf_counter()
         try:
