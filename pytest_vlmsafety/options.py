@@ -8,10 +8,11 @@ without a pytest config.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import ConfigError
 
@@ -85,6 +86,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-concurrency", f"requests in flight per process to an openai: server (default: "
                f"{DEFAULT_CONCURRENCY})", "N", str(DEFAULT_CONCURRENCY)),
     OptionSpec("--vlm-tensor-parallel", "GPUs one vllm: model is sharded over (default: 1)", "N", "1"),
+    OptionSpec("--vlm-processor-kwargs", "JSON object passed to the model's processor (AutoProcessor."
+               "from_pretrained; vLLM: mm_processor_kwargs), e.g. '{\"max_pixels\": 1003520}' for Qwen2-VL "
+               "(default: the model's own processor settings; see README)", "JSON"),
     OptionSpec("--judge-model", "model of --safety-judge=llm, in any --vlm form: openai:NAME[@URL], vllm:MODEL, "
                "a hub id, a folder...", "MODEL"),
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
@@ -124,6 +128,12 @@ class RunOptions:
     vlm_tensor_parallel: int = 1
     judge_model: str | None = None
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
+    vlm_processor_kwargs: str = ""  # canonical JSON of --vlm-processor-kwargs ("" = none)
+
+    @property
+    def processor_kwargs(self) -> dict[str, Any]:
+        """--vlm-processor-kwargs as a dict (empty when not given)."""
+        return dict(json.loads(self.vlm_processor_kwargs)) if self.vlm_processor_kwargs else {}
 
     @property
     def active(self) -> bool:
@@ -212,7 +222,25 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         vlm_tensor_parallel=_positive_int("--vlm-tensor-parallel", text("--vlm-tensor-parallel") or "1"),
         judge_model=judge_model,
         judge_prompts=judge_prompts,
+        vlm_processor_kwargs=_processor_kwargs(text("--vlm-processor-kwargs")),
     )
+
+
+def _processor_kwargs(raw: str | None) -> str:
+    """--vlm-processor-kwargs checked to be a JSON object, kept as canonical JSON (hashable, and
+    one spelling per setting in the cache key)."""
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--vlm-processor-kwargs={raw!r}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"--vlm-processor-kwargs={raw!r}: expected a JSON object of processor settings, "
+            'e.g. \'{"max_pixels": 1003520}\''
+        )
+    return json.dumps(value, sort_keys=True) if value else ""
 
 
 def _base_url(raw: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,6 +13,7 @@ from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
 from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
+from .prompts import adds_special_tokens, chat_text
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -79,6 +80,25 @@ def batches(order: list[int], requests: Sequence[GenerationRequest], size: int) 
     return out
 
 
+# Packages a processor or model may import only when it loads, and how to install them.
+_INSTALL = {
+    "torchvision": "pip install torchvision (matching your torch: on a CPU-only machine "
+    "pip install torch==2.14.1 torchvision==0.29.1)",
+}
+
+
+def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
+    """One clear message for a package the model's processor or code needs but this environment
+    lacks, naming the package and the command that installs it."""
+    text = str(exc)
+    package = exc.name or next((name for name in _INSTALL if name in text.lower()), None)
+    command = _INSTALL.get(package or "", f"pip install {package}" if package else "install the missing package")
+    return ConfigError(
+        f"--vlm={spec}: loading {model!r} needs {package or 'a package'} that is not installed ({text.strip()}). "
+        f"Install it: {command}"
+    )
+
+
 class HuggingFaceBackend(Backend):
     name = "hf"
 
@@ -92,6 +112,7 @@ class HuggingFaceBackend(Backend):
         device: str | None = None,
         trust_remote_code: bool = False,
         noise: bool = False,
+        processor_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -99,6 +120,7 @@ class HuggingFaceBackend(Backend):
         self.spec = spec
         self.model_id = model
         self.noise = noise
+        self.processor_kwargs = dict(processor_kwargs or {})
         self.device = choose_device(device)
         self.torch_dtype = choose_dtype(dtype, self.device)
         started = time.perf_counter()
@@ -107,9 +129,11 @@ class HuggingFaceBackend(Backend):
 
         hf_logging.disable_progress_bar()  # our own progress line reports generation
         try:
-            self.processor = AutoProcessor.from_pretrained(model, **common)
+            self.processor = AutoProcessor.from_pretrained(model, **common, **self.processor_kwargs)
             self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=self.torch_dtype, **common)
-        except (OSError, ValueError) as exc:
+        except ImportError as exc:
+            raise missing_dependency(spec, model, exc) from exc
+        except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"--vlm={spec}: could not load {model!r} with AutoModelForImageTextToText: {exc}. "
                 "Check the name, that the model is a vision-language model, HF_TOKEN for gated models, "
@@ -141,6 +165,7 @@ class HuggingFaceBackend(Backend):
             "dtype": str(self.torch_dtype).removeprefix("torch."),
             "device": self.device,
             "noise": self.noise,
+            "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
         }
 
@@ -154,19 +179,18 @@ class HuggingFaceBackend(Backend):
         per_token = kv_bytes_per_token(self.model.config.get_text_config(), dtype_bytes)
         return auto_batch_size(free, per_token, PROMPT_TOKENS_ESTIMATE + max_new_tokens)
 
-    def _conversation(self, request: GenerationRequest) -> list[dict[str, Any]]:
-        content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]
-        content.append({"type": "text", "text": request.prompt})
-        return [{"role": "user", "content": content}]
-
     def _prepare(self, batch: Sequence[GenerationRequest]) -> Any:
-        """Processor inputs for one batch (runs on a helper thread while the previous batch generates)."""
-        texts = [
-            self.processor.apply_chat_template(self._conversation(r), add_generation_prompt=True, tokenize=False)
-            for r in batch
-        ]
+        """Processor inputs for one batch (runs on a helper thread while the previous batch
+        generates): the token ids `processor.apply_chat_template(..., tokenize=True)` gives each
+        conversation, left-padded."""
+        texts = [chat_text(self.processor, r) for r in batch]
         images = [load_images(r.images) for r in batch]
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        kwargs: dict[str, Any] = {
+            "text": texts,
+            "return_tensors": "pt",
+            "padding": True,
+            "add_special_tokens": adds_special_tokens(self.tokenizer, texts[0]),
+        }
         if any(images):
             kwargs["images"] = images
         return self.processor(**kwargs)
