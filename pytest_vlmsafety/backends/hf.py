@@ -4,6 +4,7 @@ template; batched, left-padded, greedy generation."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ def batches(order: list[int], requests: Sequence[GenerationRequest], size: int) 
 _INSTALL = {
     "torchvision": "pip install torchvision (matching your torch: on a CPU-only machine "
     "pip install torch==2.14.1 torchvision==0.29.1)",
+    "num2words": "pip install num2words",
 }
 
 
@@ -91,7 +93,11 @@ def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
     """One clear message for a package the model's processor or code needs but this environment
     lacks, naming the package and the command that installs it."""
     text = str(exc)
+    named = re.search(r"[Pp]ackage `?([\w.-]+)`? is required|No module named '([\w.-]+)'", text)
     package = exc.name or next((name for name in _INSTALL if name in text.lower()), None)
+    if package is None and named:
+        package = named.group(1) or named.group(2)
+    package = package.split(".")[0] if package else None
     command = _INSTALL.get(package or "", f"pip install {package}" if package else "install the missing package")
     return ConfigError(
         f"--vlm={spec}: loading {model!r} needs {package or 'a package'} that is not installed ({text.strip()}). "
