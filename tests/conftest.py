@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,12 @@ def vlm_env(monkeypatch: pytest.MonkeyPatch, vlmsafety_home: Path, tiny_model: P
     monkeypatch.setenv("VLMSAFETY_HOME", str(vlmsafety_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return vlmsafety_home
+
+
+@pytest.fixture(scope="session")
+def tiny_architecture(vlmsafety_home: Path) -> Callable[[str], Path]:
+    """Builds a tiny model of an architecture (`backends.tiny_archs`) once per test run, shared by
+    xdist workers through the cache home (race-safe)."""
+    from pytest_vlmsafety.backends.tiny_archs import build_tiny_architecture
+
+    return lambda name: build_tiny_architecture(name, vlmsafety_home)
