@@ -256,8 +256,11 @@ def _qwen_vl(folder: Path, *, v2_5: bool) -> None:
         patch_size=14, merge_size=2, temporal_patch_size=2, min_pixels=28 * 28 * 4, max_pixels=_QWEN_MAX_PIXELS
     )
     video_processor = Qwen2VLVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2)
-    text = {**_text_sizes(tokenizer), "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]}}
-    ids = {
+    rope = {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]}
+    text = {**_text_sizes(tokenizer), "rope_parameters": rope}
+    processor: Any
+    config: Any
+    ids: dict[str, Any] = {
         "image_token_id": _token_id(tokenizer, "<|image_pad|>"),
         "video_token_id": _token_id(tokenizer, "<|video_pad|>"),
         "vision_start_token_id": _token_id(tokenizer, "<|vision_start|>"),
@@ -376,7 +379,8 @@ _IDEFICS_SPECIALS = [
 def _idefics(folder: Path, *, smolvlm: bool) -> None:
     """Idefics3 (364-pixel tiles of 14-pixel patches, pixel shuffle 2: 169 tokens a tile) or
     SmolVLM2 (384-pixel tiles, pixel shuffle 3: 81 tokens a tile). The real processors split an
-    image into tiles up to 4x364 / 5x384 pixels on its longest edge; the tiny ones up to 2 tiles."""
+    image into tiles up to several tiles on its longest edge (1,456 pixels for Idefics3-8B); the
+    tiny ones up to 2 tiles."""
     tile, shuffle = (384, 3) if smolvlm else (364, 2)
     seq_len = (tile // 14) ** 2 // shuffle**2
     bos = "<|im_start|>" if smolvlm else "<|begin_of_text|>"
@@ -384,7 +388,9 @@ def _idefics(folder: Path, *, smolvlm: bool) -> None:
         _IDEFICS_SPECIALS, bos=bos, eos="<end_of_utterance>", pad="<|finetune_right_pad_id|>",
         add_bos=not smolvlm, extra={"image_token": "<image>"},
     )
-    sizes = {
+    processor: Any
+    config: Any
+    sizes: dict[str, Any] = {
         "size": {"longest_edge": 2 * tile}, "max_image_size": {"longest_edge": tile},
         "do_image_splitting": True,
     }
@@ -445,7 +451,8 @@ def _write_gemma3(folder: Path) -> None:
     }
     config = Gemma3Config(
         text_config=text, vision_config=vision, mm_tokens_per_image=256,
-        boi_token_index=_token_id(tokenizer, "<start_of_image>"), eoi_token_index=_token_id(tokenizer, "<end_of_image>"),
+        boi_token_index=_token_id(tokenizer, "<start_of_image>"),
+        eoi_token_index=_token_id(tokenizer, "<end_of_image>"),
         image_token_index=_token_id(tokenizer, "<image_soft_token>"),
     )
     _save(folder, Gemma3ForConditionalGeneration, config, processor, _louder_gemma3_images)
