@@ -7,7 +7,7 @@ the images (vLLM expands each image placeholder); the same pixels (`images.load_
 decoding with the item's generation length, so on the same weights the two backends give the same
 tokens. (vLLM's own `LLM.chat` tokenizes the rendered text with special tokens, which doubles the
 BOS of Llama-3 and Gemma-3 style templates.) vLLM batches continuously on its own; `--vlm-batch-size` only sets how many
-requests go into one `LLM.chat` call (how often finished generations reach the cache).
+requests go into one `LLM.generate` call (how often finished generations reach the cache).
 `--vlm-tensor-parallel N` shards a model too big for one GPU over N GPUs.
 
 vLLM is imported only when this backend loads, so the plugin works without it.
