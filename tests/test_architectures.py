@@ -149,3 +149,23 @@ def _find_processor_kwargs(node: object) -> list[object]:
         for value in node:
             found.extend(_find_processor_kwargs(value))
     return found
+
+
+def test_without_torchvision_loading_is_one_message_naming_it(tiny_architecture: Callable[[str], Path]) -> None:
+    """Qwen2-VL's processor always builds a video processor, which needs torchvision: without it,
+    loading fails once with a usage error that names the package and how to install it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['torchvision'] = None\n"  # as if it were not installed
+        "from pytest_vlmsafety.backends.hf import HuggingFaceBackend\n"
+        "from pytest_vlmsafety.errors import ConfigError\n"
+        "try:\n"
+        f"    HuggingFaceBackend({str(tiny_architecture('qwen2-vl'))!r}, spec='qwen2-vl')\n"
+        "except ConfigError as exc:\n"
+        "    print('CONFIG-ERROR', exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert "CONFIG-ERROR --vlm=qwen2-vl" in run.stdout, run.stdout + run.stderr[-3000:]
+    assert "needs torchvision" in run.stdout and "pip install torch==2.14.1 torchvision==0.29.1" in run.stdout

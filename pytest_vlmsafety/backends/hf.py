@@ -92,7 +92,7 @@ _INSTALL = {
 def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
     """One clear message for a package the model's processor or code needs but this environment
     lacks, naming the package and the command that installs it."""
-    text = str(exc)
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     named = re.search(r"[Pp]ackage `?([\w.-]+)`? is required|No module named '([\w.-]+)'", text)
     package = exc.name or next((name for name in _INSTALL if name in text.lower()), None)
     if package is None and named:
@@ -100,7 +100,7 @@ def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
     package = package.split(".")[0] if package else None
     command = _INSTALL.get(package or "", f"pip install {package}" if package else "install the missing package")
     return ConfigError(
-        f"--vlm={spec}: loading {model!r} needs {package or 'a package'} that is not installed ({text.strip()}). "
+        f"--vlm={spec}: loading {model!r} needs {package or 'a package'}, which is not installed ({text}). "
         f"Install it: {command}"
     )
 
@@ -242,7 +242,7 @@ class HuggingFaceBackend(Backend):
                     if number + 1 < len(plan)
                     else None
                 )
-                finished = list(zip(indices, self._run_batch(requests, indices, prepared)))
+                finished = list(zip(indices, self._run_batch(requests, indices, prepared), strict=True))
                 for index, generation in finished:
                     results[index] = generation
                 if progress:
@@ -256,14 +256,16 @@ class HuggingFaceBackend(Backend):
         try:
             inputs = prepared.result()
             texts, counts = self._generate_prepared(inputs, batch[0].max_new_tokens)
-            return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts)]
+            return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts, strict=True)]
         except self._torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 return [Generation.failed("CUDA out of memory even with a batch of one")]
             self._torch.cuda.empty_cache()
             half = len(indices) // 2
             if self.oom_batch_cap is None or half < self.oom_batch_cap:
-                log.warning("vlmsafety: CUDA out of memory at batch size %d; batches of %d from now on", len(batch), half)
+                log.warning(
+                    "vlmsafety: CUDA out of memory at batch size %d; batches of %d from now on", len(batch), half
+                )
             # Later batches start at the size that fits instead of failing first every time.
             self.oom_batch_cap = min(self.oom_batch_cap or half, half)
             return [
