@@ -48,7 +48,7 @@ def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
     layers = text_config.num_hidden_layers
     heads = getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
     head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
-    return 2 * layers * heads * head_dim * dtype_bytes
+    return int(2 * layers * heads * head_dim * dtype_bytes)
 
 
 def auto_batch_size(free_bytes: int, bytes_per_token: int, tokens_per_item: int) -> int:
@@ -147,7 +147,7 @@ class HuggingFaceBackend(Backend):
             ) from exc
         finally:
             hf_logging.enable_progress_bar()
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
