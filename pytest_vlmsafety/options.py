@@ -8,10 +8,11 @@ without a pytest config.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .backends.base import DEFAULT_CONCURRENCY
 from .errors import ConfigError
@@ -112,6 +113,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "N", str(DEFAULT_RETRIES)),
     OptionSpec("--vlm-timeout", "seconds one request to an openai: server may take (default: "
                f"{DEFAULT_TIMEOUT_S:g})", "SECONDS", f"{DEFAULT_TIMEOUT_S:g}"),
+    OptionSpec("--vlm-processor-kwargs", "JSON object passed to the model's processor (AutoProcessor."
+               "from_pretrained; vLLM: mm_processor_kwargs), e.g. '{\"max_pixels\": 1003520}' for Qwen2-VL "
+               "(default: the model's own processor settings; see README)", "JSON"),
     OptionSpec("--judge-model", "model of --safety-judge=llm, in any --vlm form: openai:NAME[@URL], vllm:MODEL, "
                "a hub id, a folder...", "MODEL"),
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
@@ -169,6 +173,12 @@ class RunOptions:
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # None = off
     vlm_retries: int = DEFAULT_RETRIES
     vlm_timeout_s: float = DEFAULT_TIMEOUT_S
+    vlm_processor_kwargs: str = ""  # canonical JSON of --vlm-processor-kwargs ("" = none)
+
+    @property
+    def processor_kwargs(self) -> dict[str, Any]:
+        """--vlm-processor-kwargs as a dict (empty when not given)."""
+        return dict(json.loads(self.vlm_processor_kwargs)) if self.vlm_processor_kwargs else {}
 
     @property
     def active(self) -> bool:
@@ -274,6 +284,7 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         max_image_pixels=_limit("--vlm-max-image-pixels", text("--vlm-max-image-pixels"), DEFAULT_MAX_IMAGE_PIXELS),
         vlm_retries=_whole("--vlm-retries", given("--vlm-retries")),
         vlm_timeout_s=_seconds("--vlm-timeout", given("--vlm-timeout")),
+        vlm_processor_kwargs=_processor_kwargs(text("--vlm-processor-kwargs")),
     )
 
 
@@ -320,6 +331,23 @@ def _seconds(flag: str, raw: str) -> float:
     if not value > 0:
         raise ConfigError(f"{flag}={raw!r}: expected a number of seconds above 0")
     return value
+
+
+def _processor_kwargs(raw: str | None) -> str:
+    """--vlm-processor-kwargs checked to be a JSON object, kept as canonical JSON (hashable, and
+    one spelling per setting in the cache key)."""
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--vlm-processor-kwargs={raw!r}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"--vlm-processor-kwargs={raw!r}: expected a JSON object of processor settings, "
+            'e.g. \'{"max_pixels": 1003520}\''
+        )
+    return json.dumps(value, sort_keys=True) if value else ""
 
 
 def _base_url(raw: str | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +53,12 @@ def _results_files_validate(request: pytest.FixtureRequest) -> Iterator[None]:
     problems = [problem for path in written_results_files(folders, started) for problem in results_file_problems(path)]
     if problems:
         pytest.fail("results files that do not validate:\n" + "\n".join(problems[:20]), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_architecture(vlmsafety_home: Path) -> Callable[[str], Path]:
+    """Builds a tiny model of an architecture (`backends.tiny_archs`) once per test run, shared by
+    xdist workers through the cache home (race-safe)."""
+    from pytest_vlmsafety.backends.tiny_archs import build_tiny_architecture
+
+    return lambda name: build_tiny_architecture(name, vlmsafety_home)

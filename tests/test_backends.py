@@ -110,3 +110,39 @@ def test_auto_batch_size_fits_the_kv_cache_in_free_memory() -> None:
     # 2 GiB free: 1 GiB / 73.4 MB = 14.
     assert auto_batch_size(2 * 2**30, per_token, 1280) == 14
     assert auto_batch_size(10 * 2**20, per_token, 1280) == 1
+
+
+def test_processor_kwargs_option_is_validated_and_keys_the_cache(tmp_path: Path) -> None:
+    from pytest_vlmsafety.backends import store_identity
+    from pytest_vlmsafety.cache import Cache
+    from pytest_vlmsafety.options import OPTION_SPECS, parse_options
+
+    def options(raw: str | None):  # type: ignore[no-untyped-def]
+        values = {"--vlm": "tiny-random", "--vlm-processor-kwargs": raw}
+        return parse_options(
+            lambda spec: values.get(spec.flag, spec.default if spec.kind != "append" else []), ["auto", "refusal"]
+        )
+
+    assert any(s.flag == "--vlm-processor-kwargs" for s in OPTION_SPECS)
+    plain, capped = options(None), options('{"max_pixels": 12544, "min_pixels": 3136}')
+    assert plain.processor_kwargs == {} and capped.processor_kwargs == {"max_pixels": 12544, "min_pixels": 3136}
+    with pytest.raises(ConfigError, match="--vlm-processor-kwargs.*JSON object"):
+        options("[1, 2]")
+    with pytest.raises(ConfigError, match="--vlm-processor-kwargs.*not valid JSON"):
+        options("{max_pixels: 1}")
+    spec = parse_backend_spec("org/some-model")
+    cache = Cache(tmp_path / "cache")
+    _, plain_params = store_identity(spec, plain, cache)
+    _, capped_params = store_identity(spec, capped, cache)
+    assert "processor_kwargs" not in plain_params  # keys of existing caches unchanged
+    assert capped_params["processor_kwargs"] == {"max_pixels": 12544, "min_pixels": 3136}
+
+
+def test_a_missing_package_at_load_is_one_message_naming_it_and_the_install_command() -> None:
+    from pytest_vlmsafety.backends.hf import missing_dependency
+
+    torchvision = ImportError("Qwen2VLVideoProcessor requires the Torchvision library but it was not found")
+    message = str(missing_dependency("qwen2-vl", "Qwen/Qwen2-VL-7B-Instruct", torchvision))
+    assert "--vlm=qwen2-vl" in message and "torchvision" in message and "pip install torch==2.14.1 torchvision" in message
+    num2words = ImportError("Package `num2words` is required to run SmolVLM processor.")
+    assert "pip install num2words" in str(missing_dependency("x", "m", num2words))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from jsonl_files import write_jsonl
 
 REFUSAL = "I'm sorry, but I can't help with that request."

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest, load_backend, parse_backend_spec
+from pytest_vlmsafety.backends.dtypes import resolve_dtype
 from pytest_vlmsafety.backends.vllm_engine import (
     VllmBackend,
     _legacy_vision_name,
-    choose_vllm_dtype,
     vllm_compatible_copy,
 )
 from pytest_vlmsafety.errors import ConfigError
@@ -72,10 +72,15 @@ def requests_for(images: dict[str, str]) -> list[GenerationRequest]:
 
 
 def test_dtype_follows_the_hugging_face_backend() -> None:
-    assert choose_vllm_dtype("auto", cuda_available=False, bf16_supported=False) == "float32"
-    assert choose_vllm_dtype("auto", cuda_available=True, bf16_supported=True) == "bfloat16"
-    assert choose_vllm_dtype("auto", cuda_available=True, bf16_supported=False) == "float16"
-    assert choose_vllm_dtype("float16", cuda_available=False, bf16_supported=False) == "float16"
+    # One policy for both local backends (the Hugging Face one turns the name into a torch dtype).
+    from pytest_vlmsafety.backends.hf import choose_dtype
+
+    assert resolve_dtype("auto", cuda=False, bf16_supported=False) == "float32"
+    assert resolve_dtype("auto", cuda=True, bf16_supported=True) == "bfloat16"
+    assert resolve_dtype("auto", cuda=True, bf16_supported=False) == "float16"
+    assert resolve_dtype("float16", cuda=False, bf16_supported=False) == "float16"
+    assert str(choose_dtype("auto", "cpu")) == "torch.float32"
+    assert str(choose_dtype("bfloat16", "cpu")) == "torch.bfloat16"
 
 
 def test_vision_weights_are_renamed_to_the_vllm_layout_once() -> None:

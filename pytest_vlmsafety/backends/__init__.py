@@ -118,7 +118,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     """The backend for `spec`, loaded at most once per process."""
     key = (
         spec, options.dtype, options.device, options.revision, options.trust_remote_code,
-        options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel,
+        options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel, options.vlm_processor_kwargs,
         options.vlm_retries, options.vlm_timeout_s,
     )
     if key not in _loaded:
@@ -149,6 +149,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 tensor_parallel=options.vlm_tensor_parallel,
                 trust_remote_code=options.trust_remote_code,
                 noise=spec.is_noise,
+                processor_kwargs=options.processor_kwargs,
             )
         elif spec.kind == "replay":
             from .replay import ReplayBackend
@@ -165,6 +166,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 device=options.device,
                 trust_remote_code=options.trust_remote_code,
                 noise=spec.is_noise,
+                processor_kwargs=options.processor_kwargs,
             )
     return _loaded[key]
 
@@ -199,7 +201,10 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
 
     fingerprint = fingerprint_model(cache, spec.kind, model_location(spec), options.revision)
     device_type = probable_device_type(options.device)
-    return fingerprint, {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
+    params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
+    if options.processor_kwargs:  # absent when unset: keys of existing caches stay valid
+        params["processor_kwargs"] = options.processor_kwargs
+    return fingerprint, params
 
 
 __all__ = [

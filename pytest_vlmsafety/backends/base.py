@@ -59,6 +59,3 @@ class Backend(ABC):
         """One Generation per request, in the order given. A failure of one request is returned as
         `Generation.failed`, never raised, so the other requests keep their results.
         `batch_size` None means the backend's own default."""
-
-    def default_batch_size(self) -> int:
-        return 1

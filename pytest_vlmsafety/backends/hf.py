@@ -4,19 +4,19 @@ template; batched, left-padded, greedy generation."""
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
+from .prompts import adds_special_tokens, chat_text
 
 log = logging.getLogger("pytest_vlmsafety")
-
-_DTYPE_NAMES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 def choose_device(requested: str | None) -> str:
     import torch
@@ -27,14 +27,11 @@ def choose_device(requested: str | None) -> str:
 
 
 def choose_dtype(requested: str, device: str) -> Any:
-    """bf16 on a CUDA device that supports it, fp16 on older CUDA devices, fp32 on the CPU."""
+    """The torch dtype for `--vlm-dtype` on `device` (the policy: `dtypes.resolve_dtype`)."""
     import torch
 
-    if requested != "auto":
-        return getattr(torch, _DTYPE_NAMES[requested])
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    cuda = device.startswith("cuda")
+    return getattr(torch, resolve_dtype(requested, cuda, cuda and torch.cuda.is_bf16_supported()))
 
 
 # Tokens a VLM prompt occupies before generation, images included (Qwen2-VL at ~1 megapixel is
@@ -51,7 +48,7 @@ def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
     layers = text_config.num_hidden_layers
     heads = getattr(text_config, "num_key_value_heads", None) or text_config.num_attention_heads
     head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
-    return 2 * layers * heads * head_dim * dtype_bytes
+    return int(2 * layers * heads * head_dim * dtype_bytes)
 
 
 def auto_batch_size(free_bytes: int, bytes_per_token: int, tokens_per_item: int) -> int:
@@ -84,6 +81,30 @@ def batches(order: list[int], requests: Sequence[GenerationRequest], size: int) 
     return out
 
 
+# Packages a processor or model may import only when it loads, and how to install them.
+_INSTALL = {
+    "torchvision": "pip install torchvision (matching your torch: on a CPU-only machine "
+    "pip install torch==2.14.1 torchvision==0.29.1)",
+    "num2words": "pip install num2words",
+}
+
+
+def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
+    """One clear message for a package the model's processor or code needs but this environment
+    lacks, naming the package and the command that installs it."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    named = re.search(r"[Pp]ackage `?([\w.-]+)`? is required|No module named '([\w.-]+)'", text)
+    package = exc.name or next((name for name in _INSTALL if name in text.lower()), None)
+    if package is None and named:
+        package = named.group(1) or named.group(2)
+    package = package.split(".")[0] if package else None
+    command = _INSTALL.get(package or "", f"pip install {package}" if package else "install the missing package")
+    return ConfigError(
+        f"--vlm={spec}: loading {model!r} needs {package or 'a package'}, which is not installed ({text}). "
+        f"Install it: {command}"
+    )
+
+
 class HuggingFaceBackend(Backend):
     name = "hf"
 
@@ -97,6 +118,7 @@ class HuggingFaceBackend(Backend):
         device: str | None = None,
         trust_remote_code: bool = False,
         noise: bool = False,
+        processor_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -104,6 +126,7 @@ class HuggingFaceBackend(Backend):
         self.spec = spec
         self.model_id = model
         self.noise = noise
+        self.processor_kwargs = dict(processor_kwargs or {})
         self.device = choose_device(device)
         self.torch_dtype = choose_dtype(dtype, self.device)
         started = time.perf_counter()
@@ -112,9 +135,11 @@ class HuggingFaceBackend(Backend):
 
         hf_logging.disable_progress_bar()  # our own progress line reports generation
         try:
-            self.processor = AutoProcessor.from_pretrained(model, **common)
+            self.processor = AutoProcessor.from_pretrained(model, **common, **self.processor_kwargs)
             self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=self.torch_dtype, **common)
-        except (OSError, ValueError) as exc:
+        except ImportError as exc:
+            raise missing_dependency(spec, model, exc) from exc
+        except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"--vlm={spec}: could not load {model!r} with AutoModelForImageTextToText: {exc}. "
                 "Check the name, that the model is a vision-language model, HF_TOKEN for gated models, "
@@ -122,7 +147,7 @@ class HuggingFaceBackend(Backend):
             ) from exc
         finally:
             hf_logging.enable_progress_bar()
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -146,6 +171,7 @@ class HuggingFaceBackend(Backend):
             "dtype": str(self.torch_dtype).removeprefix("torch."),
             "device": self.device,
             "noise": self.noise,
+            "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
         }
 
@@ -159,19 +185,18 @@ class HuggingFaceBackend(Backend):
         per_token = kv_bytes_per_token(self.model.config.get_text_config(), dtype_bytes)
         return auto_batch_size(free, per_token, PROMPT_TOKENS_ESTIMATE + max_new_tokens)
 
-    def _conversation(self, request: GenerationRequest) -> list[dict[str, Any]]:
-        content: list[dict[str, Any]] = [{"type": "image"} for _ in request.images]
-        content.append({"type": "text", "text": request.prompt})
-        return [{"role": "user", "content": content}]
-
     def _prepare(self, batch: Sequence[GenerationRequest]) -> Any:
-        """Processor inputs for one batch (runs on a helper thread while the previous batch generates)."""
-        texts = [
-            self.processor.apply_chat_template(self._conversation(r), add_generation_prompt=True, tokenize=False)
-            for r in batch
-        ]
+        """Processor inputs for one batch (runs on a helper thread while the previous batch
+        generates): the token ids `processor.apply_chat_template(..., tokenize=True)` gives each
+        conversation, left-padded."""
+        texts = [chat_text(self.processor, r) for r in batch]
         images = [load_images(r.images) for r in batch]
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        kwargs: dict[str, Any] = {
+            "text": texts,
+            "return_tensors": "pt",
+            "padding": True,
+            "add_special_tokens": adds_special_tokens(self.tokenizer, texts[0]),
+        }
         if any(images):
             kwargs["images"] = images
         return self.processor(**kwargs)
@@ -217,7 +242,7 @@ class HuggingFaceBackend(Backend):
                     if number + 1 < len(plan)
                     else None
                 )
-                finished = list(zip(indices, self._run_batch(requests, indices, prepared)))
+                finished = list(zip(indices, self._run_batch(requests, indices, prepared), strict=True))
                 for index, generation in finished:
                     results[index] = generation
                 if progress:
@@ -231,14 +256,16 @@ class HuggingFaceBackend(Backend):
         try:
             inputs = prepared.result()
             texts, counts = self._generate_prepared(inputs, batch[0].max_new_tokens)
-            return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts)]
+            return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts, strict=True)]
         except self._torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 return [Generation.failed("CUDA out of memory even with a batch of one")]
             self._torch.cuda.empty_cache()
             half = len(indices) // 2
             if self.oom_batch_cap is None or half < self.oom_batch_cap:
-                log.warning("vlmsafety: CUDA out of memory at batch size %d; batches of %d from now on", len(batch), half)
+                log.warning(
+                    "vlmsafety: CUDA out of memory at batch size %d; batches of %d from now on", len(batch), half
+                )
             # Later batches start at the size that fits instead of failing first every time.
             self.oom_batch_cap = min(self.oom_batch_cap or half, half)
             return [

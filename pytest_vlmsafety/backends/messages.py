@@ -1,4 +1,4 @@
-"""Chat messages for the server and vLLM backends, built like the Hugging Face backend's.
+"""Chat messages for the server backend, built like the Hugging Face backend's (`prompts.py`).
 
 One user turn: every image first, then the prompt text, the same order `hf.py` gives its chat
 template, so a model sees the same conversation whichever backend runs it. Images go through
@@ -53,12 +53,3 @@ def openai_user_content(request: GenerationRequest) -> list[dict[str, Any]]:
 def openai_messages(request: GenerationRequest) -> list[dict[str, Any]]:
     return [{"role": "user", "content": openai_user_content(request)}]
 
-
-def pil_messages(request: GenerationRequest) -> list[dict[str, Any]]:
-    """The same conversation for vLLM's offline `LLM.chat`, with decoded PIL images in place of
-    data URLs (no base64 round trip inside one process)."""
-    parts: list[dict[str, Any]] = [
-        {"type": "image_pil", "image_pil": load_image(path)} for path in request.images
-    ]
-    parts.append({"type": "text", "text": request.prompt})
-    return [{"role": "user", "content": parts}]

@@ -218,9 +218,6 @@ class OpenAIBackend(Backend):
     def fingerprint(self) -> str:
         return server_fingerprint(self.model, self.base_url)
 
-    def default_batch_size(self) -> int:
-        return self.concurrency
-
     # -- generation ------------------------------------------------------------------------------
 
     def generate(

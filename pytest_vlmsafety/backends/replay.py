@@ -129,9 +129,6 @@ class ReplayBackend(Backend):
             "noise": False,
         }
 
-    def default_batch_size(self) -> int:
-        return 1024
-
     def lookup(self, request: GenerationRequest) -> str | None:
         found = self.responses.get((request.suite, request.item_id))
         return found if found is not None else self.by_id.get(request.item_id)

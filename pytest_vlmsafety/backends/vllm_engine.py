@@ -1,10 +1,13 @@
 """`--vlm=vllm:<model>`: vLLM's offline engine (`vllm.LLM`) inside the worker process.
 
-The same conversation as the Hugging Face backend (images first, then the prompt, through the
-model's own chat template: `messages.pil_messages`), the same pixels (`images.load_image`) and
-greedy decoding with the item's generation length, so on the same weights the two backends give
-the same tokens. vLLM batches continuously on its own; `--vlm-batch-size` only sets how many
-requests go into one `LLM.chat` call (how often finished generations reach the cache).
+The same prompt as the Hugging Face backend: the conversation (images first, then the prompt)
+rendered by the model's own processor chat template and tokenized by the rule of
+`processor.apply_chat_template(..., tokenize=True)` (`prompts.py`), sent to vLLM as token ids with
+the images (vLLM expands each image placeholder); the same pixels (`images.load_image`) and greedy
+decoding with the item's generation length, so on the same weights the two backends give the same
+tokens. (vLLM's own `LLM.chat` tokenizes the rendered text with special tokens, which doubles the
+BOS of Llama-3 and Gemma-3 style templates.) vLLM batches continuously on its own; `--vlm-batch-size` only sets how many
+requests go into one `LLM.generate` call (how often finished generations reach the cache).
 `--vlm-tensor-parallel N` shards a model too big for one GPU over N GPUs.
 
 vLLM is imported only when this backend loads, so the plugin works without it.
@@ -21,7 +24,9 @@ from typing import Any
 
 from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback
-from .messages import pil_messages
+from .dtypes import resolve_dtype
+from .images import load_images
+from .prompts import adds_special_tokens, chat_text
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -42,16 +47,6 @@ def _import_vllm(spec: str) -> Any:
             "--vlm=openai:<model> --vlm-base-url http://HOST:PORT/v1 (see docs/backends.md)"
         ) from exc
     return vllm
-
-
-def choose_vllm_dtype(requested: str, cuda_available: bool, bf16_supported: bool) -> str:
-    """The dtype the Hugging Face backend would use: bf16 on CUDA where supported, else fp16;
-    fp32 on the CPU. vLLM's own `auto` would pick fp16 for fp32 checkpoints instead."""
-    if requested != "auto":
-        return requested
-    if cuda_available:
-        return "bfloat16" if bf16_supported else "float16"
-    return "float32"
 
 
 def compact_json_engine_kwargs() -> dict[str, Any]:
@@ -91,20 +86,34 @@ class VllmBackend(Backend):
         trust_remote_code: bool = False,
         noise: bool = False,
         engine_kwargs: Mapping[str, Any] | None = None,
+        processor_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         vllm = _import_vllm(spec)
         import torch
+        from transformers import AutoProcessor
+
+        from .hf import missing_dependency
 
         self.spec = spec
         self.model_id = model
         self.revision = revision
         self.noise = noise
         self.tensor_parallel = tensor_parallel
-        self.dtype = choose_vllm_dtype(
-            dtype, torch.cuda.is_available(), torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        )
+        cuda = torch.cuda.is_available()
+        self.dtype = resolve_dtype(dtype, cuda, cuda and torch.cuda.is_bf16_supported())
         self._vllm = vllm
+        self.processor_kwargs = dict(processor_kwargs or {})
         started = time.perf_counter()
+        try:
+            self.processor = AutoProcessor.from_pretrained(
+                model, revision=revision, trust_remote_code=trust_remote_code, **self.processor_kwargs
+            )
+        except ImportError as exc:
+            raise missing_dependency(spec, model, exc) from exc
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"--vlm={spec}: could not load the processor of {model!r}: {exc}") from exc
+        if self.processor_kwargs:
+            engine_kwargs = {"mm_processor_kwargs": self.processor_kwargs, **dict(engine_kwargs or {})}
         try:
             self.llm = vllm.LLM(
                 model=model,
@@ -135,11 +144,9 @@ class VllmBackend(Backend):
             "tensor_parallel": self.tensor_parallel,
             "vllm_version": getattr(self._vllm, "__version__", None),
             "noise": self.noise,
+            "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
         }
-
-    def default_batch_size(self) -> int:
-        return DEFAULT_BATCH_SIZE
 
     def generate(
         self,
@@ -167,7 +174,7 @@ class VllmBackend(Backend):
         schema: Mapping[str, Any] | None,
     ) -> list[Generation]:
         results: list[Generation] = [Generation.failed("not generated")] * len(requests)
-        size = batch_size or self.default_batch_size()
+        size = batch_size or DEFAULT_BATCH_SIZE
         for start in range(0, len(requests), size):
             indices = list(range(start, min(start + size, len(requests))))
             finished = list(zip(indices, self._run_batch([requests[i] for i in indices], schema)))
@@ -178,20 +185,20 @@ class VllmBackend(Backend):
         return results
 
     def _run_batch(self, batch: Sequence[GenerationRequest], schema: Mapping[str, Any] | None) -> list[Generation]:
-        """One `LLM.chat` call for the requests whose images load; one that fails as a whole is
-        retried one request at a time, so a single bad item costs only itself."""
+        """One `LLM.generate` call for the requests whose images load; one that fails as a whole
+        is retried one request at a time, so a single bad item costs only itself."""
         out: list[Generation | None] = [None] * len(batch)
-        conversations: list[list[dict[str, Any]]] = []
+        prompts: list[dict[str, Any]] = []
         positions: list[int] = []
         for position, request in enumerate(batch):
             try:
-                conversations.append(pil_messages(request))
+                prompts.append(vllm_prompt(self.processor, request))
                 positions.append(position)
             except ItemError as exc:
                 out[position] = Generation.failed(str(exc))
         params = [self._sampling_params(batch[p].max_new_tokens, schema) for p in positions]
         try:
-            generated = self._chat(conversations, params)
+            generated = self._run_prompts(prompts, params)
         except Exception as exc:  # noqa: BLE001 - isolate the request at fault below
             if len(positions) == 1:
                 generated = [Generation.failed(f"{type(exc).__name__}: {exc}")]
@@ -206,15 +213,28 @@ class VllmBackend(Backend):
         extra = structured_sampling_field(self._vllm, schema) if schema is not None else {}
         return self._vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, seed=0, **extra)
 
-    def _chat(self, conversations: list[list[dict[str, Any]]], params: list[Any]) -> list[Generation]:
-        if not conversations:
+    def _run_prompts(self, prompts: list[dict[str, Any]], params: list[Any]) -> list[Generation]:
+        if not prompts:
             return []
-        outputs = self.llm.chat(conversations, params, use_tqdm=False)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         generations = []
         for output in outputs:
             completion = output.outputs[0]
             generations.append(Generation(text=completion.text.strip(), generated_tokens=len(completion.token_ids)))
         return generations
+
+
+def vllm_prompt(processor: Any, request: GenerationRequest) -> dict[str, Any]:
+    """What vLLM receives for one request: the token ids of the chat template's text, tokenized
+    like `processor.apply_chat_template(..., tokenize=True)` (one placeholder per image, which
+    vLLM's processor expands as transformers' does), and the decoded images."""
+    text = chat_text(processor, request)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    ids = tokenizer(text, add_special_tokens=adds_special_tokens(tokenizer, text))["input_ids"]
+    prompt: dict[str, Any] = {"prompt_token_ids": list(ids)}
+    if request.images:
+        prompt["multi_modal_data"] = {"image": load_images(request.images)}
+    return prompt
 
 
 def _platform_device(vllm: Any) -> str:

@@ -1,0 +1,40 @@
+"""The prompt a local model receives, built exactly as the model's own processor builds it.
+
+One user turn: every image first, then the prompt text (the order the server backends use too,
+`messages.py`). The text comes from the processor's chat template; it is then tokenized the way
+`processor.apply_chat_template(..., tokenize=True)` tokenizes it: a rendered prompt that already
+starts with the tokenizer's BOS token (Llama-3, Gemma-3, Idefics3, Mllama templates) is tokenized
+without special tokens, so the model never sees two BOS tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import GenerationRequest
+
+
+def conversation(request: GenerationRequest, images: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """The chat for one request. With `images` (decoded PIL images, one per path) each image part
+    carries its image: the form `apply_chat_template(..., tokenize=True)` takes."""
+    content: list[dict[str, Any]] = [
+        {"type": "image", "image": images[index]} if images is not None else {"type": "image"}
+        for index in range(len(request.images))
+    ]
+    content.append({"type": "text", "text": request.prompt})
+    return [{"role": "user", "content": content}]
+
+
+def chat_text(processor: Any, request: GenerationRequest) -> str:
+    """The prompt text of one request: the processor's chat template with the generation prompt."""
+    text = processor.apply_chat_template(conversation(request), add_generation_prompt=True, tokenize=False)
+    return str(text)
+
+
+def adds_special_tokens(tokenizer: Any, text: str) -> bool:
+    """Whether tokenizing the rendered prompt `text` should add the tokenizer's special tokens:
+    not when the chat template already wrote BOS (transformers' rule in
+    `ProcessorMixin.apply_chat_template`)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    return not (bos is not None and text.startswith(bos))
