@@ -20,6 +20,7 @@ from .collect import node_name
 from .controller import Controller
 from .engine import Engine, GenerationStore
 from .errors import ConfigError, DataError
+from .fixture import CaseRecorder
 from .items import SafetyItem
 from .options import DEFAULT_SUITE, RunOptions
 from .runner import ItemRunner, WorkerSummaryWriter
@@ -45,9 +46,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
     """Resolve the model and suites and load the items, turning bad input into usage errors;
     then register this process's plugins."""
     role = process_role(config)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
+    explicit_paths = bool(
+        workerinput.get("vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS)
+    )
+    # Test paths and no --safety-suite: the user's own tests only; neither: the sample suite.
+    suite_names = options.suites or (() if explicit_paths else (DEFAULT_SUITE,))
     try:
         spec = parse_backend_spec(options.vlm or "")
-        selections = [resolve_suite(name) for name in options.suites or (DEFAULT_SUITE,)]
+        selections = [resolve_suite(name) for name in suite_names]
         if options.download and role != "worker":
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
@@ -56,11 +64,6 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
 
     suites = {selection.suite.name: selection.suite for selection, _ in loaded}
-    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-    # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
-    explicit_paths = bool(
-        workerinput.get("vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS)
-    )
     # Only when a pytest-html report is asked for: extras cost a rendering per item.
     html_extras = config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
     manager = config.pluginmanager
@@ -81,6 +84,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             worker_id=workerinput.get("workerid"), device=workerinput.get("vlmsafety_device"),
         )
         manager.register(runner, "vlmsafety-runner")
+        manager.register(CaseRecorder(config, engine, runner), "vlmsafety-cases")
     if role == "worker":
         assert runner is not None
         manager.register(WorkerSummaryWriter(config, runner), "vlmsafety-worker")
