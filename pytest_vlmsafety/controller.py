@@ -35,6 +35,7 @@ from .document import (
 from .items import Record
 from .metrics import Thresholds
 from .options import RunOptions
+from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .results import build_document
 from .runner import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY
 from .suites import Suite
@@ -144,6 +145,7 @@ class Controller:
         self.output: RunOutput | None = None
         self.started = datetime.now(UTC)
         self._allocator: Any = None
+        self._progress: ProgressBoard | None = None
 
     # -- receiving records -----------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class Controller:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
+        if self._progress is not None:
+            self._progress.stop()
         if not self.config.option.collectonly and self.received:
             self.finish(session)
         return result
@@ -183,6 +187,9 @@ class Controller:
         worker_id = node.workerinput["workerid"]
         node.workerinput["vlmsafety_device"] = self.allocator().assign(worker_id)
         node.workerinput["vlmsafety_explicit_paths"] = self.explicit_paths
+        if self._progress is None:
+            self._progress = ProgressBoard(self.config)
+        node.workerinput[PROGRESS_CHANNEL_KEY] = self._progress.open_channel(node)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

@@ -18,11 +18,12 @@ from .backends import BackendSpec, parse_backend_spec
 from .baseline import load_baseline
 from .collect import node_name
 from .controller import Controller
-from .engine import Engine, GenerationStore
+from .engine import Engine, GenerationStore, ProgressFactory
 from .errors import ConfigError, DataError
 from .fixture import CaseRecorder
 from .items import SafetyItem
 from .options import DEFAULT_SUITE, RunOptions
+from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress
 from .runner import ItemRunner, WorkerSummaryWriter
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
@@ -74,7 +75,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             options,
             spec,
             suites,
-            progress_factory=None if role == "worker" else lambda label, total: TerminalProgress(config, label, total),
+            progress_factory=progress_factory(config, workerinput),
             store_factory=lambda: open_store(config, options, spec),
             base_dir=config.invocation_params.dir,
         )
@@ -107,6 +108,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             "vlmsafety-pytest-html",
         )
     return role
+
+
+def progress_factory(config: pytest.Config, workerinput: dict[str, Any]) -> ProgressFactory | None:
+    """On the terminal in a single process; on a worker, to the controller's side channel."""
+    if not workerinput:
+        return lambda label, total: TerminalProgress(config, label, total)
+    channel = workerinput.get(PROGRESS_CHANNEL_KEY)
+    if channel is None:
+        return None
+    return lambda label, total: ChannelProgress(channel, label, total)
 
 
 def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:
