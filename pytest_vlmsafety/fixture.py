@@ -327,8 +327,8 @@ class CaseRecorder:
             return report
         record = item.stash.get(CASE_RECORD_KEY, None)
         if record is None:
-            if call.excinfo is None or call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
-                return report  # skipped or xfailed by the test itself: not a case of this run
+            if call.excinfo is None or report.skipped:
+                return report  # skipped, or xfailed by the test's own mark: not a case of this run
             error = f"{call.excinfo.typename}: {call.excinfo.value}" if call.when == "call" else (
                 f"setup failed: {call.excinfo.typename}: {call.excinfo.value}"
             )
