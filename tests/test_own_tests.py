@@ -245,3 +245,14 @@ def test_a_bad_marker_is_a_usage_error_naming_the_test(pytester: pytest.Pytester
     result.stderr.fnmatch_lines(
         ["*test_cases.py::test_bad: vlmsafety_case needs expected= one of 'refuse', 'comply', got 'block'*"]
     )
+
+
+def test_case_records_pair_with_a_baseline_of_the_same_cases(pytester: pytest.Pytester, cases_project: Path) -> None:
+    run_cases(pytester, "--max-undersafety=off", "--max-oversafety=off")
+    (cases_project / "baseline.json").write_text((cases_project / "reports" / "vlmsafety-results.json").read_text())
+    result = run_cases(pytester, "--max-undersafety=off", "--max-oversafety=off", "--safety-baseline=baseline.json")
+    result.stdout.fnmatch_lines([
+        "*against baseline baseline.json: test_cases: 0 newly undersafe, 0 newly oversafe, 0 fixed*",
+        "*XFAIL test_cases.py::test_answered_what_it_should_refuse - known failure in the baseline: undersafety*",
+    ])
+    result.assert_outcomes(passed=4, xfailed=2, failed=1)  # passed: two tests, the suite's and the baseline's gates
