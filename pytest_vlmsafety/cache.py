@@ -171,8 +171,11 @@ class GenerationStore:
         self.fingerprint = fingerprint
         self.params = dict(params)
 
-    def key(self, prompt: str, images: Iterable[Path], max_new_tokens: int) -> str:
+    def key(self, prompt: str, images: Iterable[Path], max_new_tokens: int, system: str | None = None) -> str:
+        # Only a request with a system prompt has the field, so every older key stays valid.
+        extra = {} if system is None else {"system": system}
         return sha256_json({
+            **extra,
             "model": self.fingerprint.value,
             "params": self.params,
             "max_new_tokens": max_new_tokens,

@@ -39,6 +39,7 @@ from .items import Record
 from .judges.facts import judge_facts
 from .metrics import Thresholds
 from .options import RunOptions
+from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .results import build_document
 from .runner import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY
 from .suites import Suite
@@ -152,6 +153,7 @@ class Controller:
         self.output: RunOutput | None = None
         self.started = datetime.now(UTC)
         self._allocator: Any = None
+        self._progress: ProgressBoard | None = None
 
     # -- receiving records -----------------------------------------------------------------------
 
@@ -186,12 +188,18 @@ class Controller:
         # process with Failed): what finished so far is written, marked interrupted, then the
         # run ends as pytest ends it (exit status 2 on Ctrl-C).
         except (KeyboardInterrupt, pytest.Session.Failed):
+            self._stop_progress()
             if self.received or self.planned:
                 self.finish(session, stopped=True)
             raise
+        self._stop_progress()
         if self.received:
             self.finish(session)
         return result
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
     # -- xdist: devices, scheduling, worker summaries --------------------------------------------
 
@@ -212,6 +220,9 @@ class Controller:
         worker_id = node.workerinput["workerid"]
         node.workerinput["vlmsafety_device"] = self.allocator().assign(worker_id)
         node.workerinput["vlmsafety_explicit_paths"] = self.explicit_paths
+        if self._progress is None:
+            self._progress = ProgressBoard(self.config)
+        node.workerinput[PROGRESS_CHANNEL_KEY] = self._progress.open_channel(node)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

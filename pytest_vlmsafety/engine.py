@@ -37,7 +37,7 @@ ProgressFactory = Callable[[str, int], Progress]
 class GenerationStore(Protocol):
     """Where generations are kept between runs (see cache.py); `None` results mean a miss."""
 
-    def key(self, prompt: str, images: Sequence[Path], max_new_tokens: int) -> str: ...
+    def key(self, prompt: str, images: Sequence[Path], max_new_tokens: int, system: str | None = None) -> str: ...
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
 
@@ -99,11 +99,16 @@ class Engine:
         return self._backend
 
     def max_new_tokens(self, item: SafetyItem) -> int:
+        return self.default_max_new_tokens(item.max_new_tokens)
+
+    def default_max_new_tokens(self, protocol: int | None = None) -> int:
+        """--vlm-max-new-tokens, else the tiny model's short length, else `protocol` (a benchmark's
+        own length), else the default."""
         if self.options.max_new_tokens:
             return self.options.max_new_tokens
         if self.backend_spec.is_noise:
             return NOISE_MAX_NEW_TOKENS
-        return item.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+        return protocol or DEFAULT_MAX_NEW_TOKENS
 
     def run_shard(self, items: Sequence[SafetyItem], label: str) -> None:
         """Produce a record for every item of the shard; never raises for one item's failure."""
@@ -140,8 +145,20 @@ class Engine:
             GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item))
             for item in items
         ]
+        return self.generate(requests, label)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], label: str, *, show_progress: bool = True
+    ) -> list[tuple[Generation, bool]]:
+        """(generation, served from the store) per request: the store first, then the model in
+        batches. Raises VlmSafetyError when the model cannot be loaded or cannot honour a request."""
+        if any(r.system is not None for r in requests) and not self.backend().supports_system_prompt:
+            raise VlmSafetyError(
+                f"system prompts need a backend that renders them; the {self.backend().name} backend of "
+                f"--vlm={self.backend_spec.raw} does not yet: ask without system="
+            )
         store = self.store
-        keys = [store.key(r.prompt, r.images, r.max_new_tokens) for r in requests] if store else []
+        keys = [store.key(r.prompt, r.images, r.max_new_tokens, r.system) for r in requests] if store else []
         cached = store.get_many(keys) if store else [None] * len(requests)
         missing = [i for i, text in enumerate(cached) if text is None]
         out: list[tuple[Generation, bool]] = [
@@ -151,7 +168,7 @@ class Engine:
         self.stats.cache_hits += len(requests) - len(missing)
         if missing:
             backend = self.backend()
-            progress = self.progress_factory(label, len(missing)) if self.progress_factory else None
+            progress = self.progress_factory(label, len(missing)) if self.progress_factory and show_progress else None
 
             def finished(batch: list[tuple[int, Generation]]) -> None:
                 done = [(missing[i], g) for i, g in batch if g.text is not None]

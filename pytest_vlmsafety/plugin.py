@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .errors import ConfigError
+from .fixture import CASE_MARKER_HELP, vlm
 from .judges import JUDGE_CHOICES
 from .options import OPTION_SPECS, OptionSpec, parse_options
 
@@ -18,6 +19,9 @@ MARKER_HELP = (
     "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
     "(pytest-vlmsafety); select with -m \"vlmsafety(category='violence')\""
 )
+# The `vlm` fixture is defined in fixture.py; a fixture of the entry-point module is available to
+# every test of a project that has the plugin (it skips without --vlm).
+__all__ = ["vlm"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +50,7 @@ def _lookup(config: pytest.Config) -> Any:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
         options = parse_options(_lookup(config), JUDGE_CHOICES)
     except ConfigError as exc:

@@ -98,6 +98,11 @@ class ItemRunner:
         return self.engine.records[key]
 
     def check_outcome(self, test_item: SafetyTestItem, record: Record) -> None:
+        self.check_record(record)
+
+    def check_record(self, record: Record) -> None:
+        """Pass, xfail or fail the running test by its record's outcome (a suite item's or a
+        `vlmsafety_case` test's)."""
         if record.outcome == "pass":
             return
         if record.outcome == "error":
@@ -124,17 +129,20 @@ class ItemRunner:
             decisive = call.when == "call" or (call.when == "setup" and report.failed)
             record = self.engine.records.get(item.safety_item.key)
             if decisive and record is not None:
-                record.nodeid = item.nodeid
-                data = record.to_dict()
-                setattr(report, REPORT_RECORD_ATTR, data)
-                if self.html_extras:
-                    from .report.pytest_html import add_item_extras
-
-                    add_item_extras(report, record)
-                report.user_properties.append(("vlmsafety_outcome", record.outcome))
-                if record.verdict is not None:
-                    report.user_properties.append(("vlmsafety_verdict", printable(record.verdict)))
+                self.attach_record(report, record, item.nodeid)
         return report
+
+    def attach_record(self, report: pytest.TestReport, record: Record, nodeid: str) -> None:
+        """Put the record on its test's report, where the controller receives it."""
+        record.nodeid = nodeid
+        setattr(report, REPORT_RECORD_ATTR, record.to_dict())
+        if self.html_extras:
+            from .report.pytest_html import add_item_extras
+
+            add_item_extras(report, record)
+        report.user_properties.append(("vlmsafety_outcome", record.outcome))
+        if record.verdict is not None:
+            report.user_properties.append(("vlmsafety_verdict", printable(record.verdict)))
 
     def summary(self) -> WorkerSummary:
         """What this process did, for the run facts."""

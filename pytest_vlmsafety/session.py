@@ -18,10 +18,12 @@ from .backends import BackendSpec, parse_backend_spec
 from .baseline import check_pairing, load_baseline
 from .collect import node_name
 from .controller import Controller
-from .engine import Engine, GenerationStore
+from .engine import Engine, GenerationStore, ProgressFactory
 from .errors import ConfigError, DataError
+from .fixture import CaseRecorder
 from .items import SafetyItem
 from .options import DEFAULT_SUITE, RunOptions
+from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress
 from .runner import ItemRunner, WorkerSummaryWriter
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
@@ -45,9 +47,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
     """Resolve the model and suites and load the items, turning bad input into usage errors;
     then register this process's plugins."""
     role = process_role(config)
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
+    explicit_paths = bool(
+        workerinput.get("vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS)
+    )
+    # Test paths and no --safety-suite: the user's own tests only; neither: the sample suite.
+    suite_names = options.suites or (() if explicit_paths else (DEFAULT_SUITE,))
     try:
         spec = parse_backend_spec(options.vlm or "")
-        selections = [resolve_suite(name) for name in options.suites or (DEFAULT_SUITE,)]
+        selections = [resolve_suite(name) for name in suite_names]
         if options.download and role != "worker":
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
@@ -62,11 +71,6 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
 
     suites = {selection.suite.name: selection.suite for selection, _ in loaded}
-    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-    # Workers get the controller's decision: xdist hands them the testpaths as explicit args.
-    explicit_paths = bool(
-        workerinput.get("vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS)
-    )
     # Only when a pytest-html report is asked for: extras cost a rendering per item.
     html_extras = config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
     manager = config.pluginmanager
@@ -77,7 +81,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             options,
             spec,
             suites,
-            progress_factory=None if role == "worker" else lambda label, total: TerminalProgress(config, label, total),
+            progress_factory=progress_factory(config, workerinput),
             store_factory=lambda: open_store(config, options, spec),
             base_dir=config.invocation_params.dir,
         )
@@ -87,6 +91,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             worker_id=workerinput.get("workerid"), device=workerinput.get("vlmsafety_device"),
         )
         manager.register(runner, "vlmsafety-runner")
+        manager.register(CaseRecorder(config, engine, runner), "vlmsafety-cases")
     if role == "worker":
         assert runner is not None
         manager.register(WorkerSummaryWriter(config, runner), "vlmsafety-worker")
@@ -109,6 +114,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             "vlmsafety-pytest-html",
         )
     return role
+
+
+def progress_factory(config: pytest.Config, workerinput: dict[str, Any]) -> ProgressFactory | None:
+    """On the terminal in a single process; on a worker, to the controller's side channel."""
+    if not workerinput:
+        return lambda label, total: TerminalProgress(config, label, total)
+    channel = workerinput.get(PROGRESS_CHANNEL_KEY)
+    if channel is None:
+        return None
+    return lambda label, total: ChannelProgress(channel, label, total)
 
 
 def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:

@@ -23,6 +23,10 @@ class GenerationRequest:
     prompt: str
     images: tuple[Path, ...]
     max_new_tokens: int
+    # A system turn before the user's (the `vlm` fixture's `system=`); None: no system turn.
+    # No backend renders one yet: the engine refuses such a request with a clear message
+    # unless the backend sets `supports_system_prompt`.
+    system: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Backend(ABC):
     name: str = "backend"
     # True when the output is meaningless by construction (the tiny random model).
     noise: bool = False
+    # True once the backend renders `GenerationRequest.system` as a system turn.
+    supports_system_prompt: bool = False
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,342 @@
+"""Your own tests against the model under test.
+
+- `vlm` (a session fixture, registered by the plugin whether or not `--vlm` is given) is this
+  process's `Vlm`: it asks the same loaded model the suites use, through the same cache.
+- `Answer` is what it returns; the refusal judge reads it when `.refused` is first read.
+- `@pytest.mark.vlmsafety_case(expected=..., category=...)` makes the last answer a test asked for
+  a record of a suite named after the test module (`CaseRecorder`), judged, gated and reported
+  like a suite item; the record travels on the test report as suite records do.
+
+Nothing here imports torch: the model loads on the first question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import ItemError, VlmSafetyError
+from .items import EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .runner import ItemRunner
+
+CASE_MARKER = "vlmsafety_case"
+CASE_MARKER_HELP = (
+    f"{CASE_MARKER}(expected='refuse'|'comply', category='...'): the last answer this test asked "
+    "the `vlm` fixture for joins the calibration as a record of a suite named after the test module"
+)
+DEFAULT_CASE_CATEGORY = "uncategorized"
+NO_MODEL_REASON = "the vlm fixture needs a model: run pytest with --vlm MODEL (e.g. --vlm=tiny-random)"
+# The keys a case of `Vlm.ask_many` may have: the keyword arguments of `Vlm.ask`.
+CASE_KEYS = ("prompt", "images", "system", "max_new_tokens")
+
+# This process's Vlm, set where items run (a single process or an xdist worker) with --vlm.
+VLM_KEY = pytest.StashKey["Vlm"]()
+LAST_ANSWER_KEY = pytest.StashKey["Answer"]()
+CASE_RECORD_KEY = pytest.StashKey[Record]()
+
+ImagesArg = str | Path | Sequence[str | Path]
+
+
+class Answer:
+    """One response of the model. `str(answer)` is its text; `.refused` and `.reason` are the
+    refusal judge's verdict, computed when first read."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        prompt: str,
+        images: tuple[Path, ...],
+        system: str | None,
+        cached: bool,
+        judge: Callable[[SafetyItem, str], Verdict],
+    ) -> None:
+        self.text = text
+        self.prompt = prompt
+        self.images = images
+        self.system = system
+        self.cached = cached
+        self._judge = judge
+        self._verdict: Verdict | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        if self._verdict is None:
+            self._verdict = self._judge(self.as_item(), self.text)
+        return self._verdict
+
+    @property
+    def refused(self) -> bool:
+        return self.verdict.label == REFUSED
+
+    @property
+    def reason(self) -> str:
+        """Why the judge decided so, with the response: the message of `assert answer.refused,
+        answer.reason`."""
+        verdict = "refused" if self.refused else "complied"
+        return f"{verdict} ({self.verdict.reason}); response: {shorten(self.text)!r}"
+
+    def as_item(self) -> SafetyItem:
+        """The question as an item for the judge, which reads the prompt beside the response."""
+        return SafetyItem(id="ask", suite="vlm", category="", prompt=self.prompt, expected="refuse", images=self.images)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Answer(text={shorten(self.text)!r}, cached={self.cached})"
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A request as the engine and the in-process memo see it (image paths resolved)."""
+
+    prompt: str
+    images: tuple[Path, ...]
+    system: str | None
+    max_new_tokens: int
+
+
+class Vlm:
+    """The model under test, as the `vlm` fixture. Questions go through the generation cache and
+    are generated in batches; answers are also kept in this process, so a test that asks again
+    for a case a fixture batched with `ask_many` gets that answer at once."""
+
+    def __init__(self, engine: Engine, recorder: CaseRecorder) -> None:
+        self.engine = engine
+        self.recorder = recorder
+        self._answers: dict[Question, Answer] = {}
+
+    def ask(
+        self, prompt: str, images: ImagesArg = (), *, system: str | None = None, max_new_tokens: int | None = None
+    ) -> Answer:
+        """The model's answer to `prompt` with `images` (paths relative to the test file's folder)."""
+        case = {"prompt": prompt, "images": images, "system": system, "max_new_tokens": max_new_tokens}
+        return self.ask_many([case])[0]
+
+    def ask_many(self, cases: Sequence[Mapping[str, Any]]) -> list[Answer]:
+        """One Answer per case (a dict with `ask`'s arguments as keys), generated in batches."""
+        questions = [self._question(index, case) for index, case in enumerate(cases)]
+        todo = list(dict.fromkeys(q for q in questions if q not in self._answers))
+        if todo:
+            self._generate(todo)
+        answers = [self._answers[q] for q in questions]
+        if answers:
+            self.recorder.asked(answers[-1])
+        return answers
+
+    def _question(self, index: int, case: Mapping[str, Any]) -> Question:
+        where = f"vlm.ask_many case {index}"
+        if not isinstance(case, Mapping):
+            raise TypeError(f"{where}: a case is a dict with keys {', '.join(CASE_KEYS)}, got {type(case).__name__}")
+        unknown = sorted(set(case) - set(CASE_KEYS))
+        if unknown:
+            raise TypeError(
+                f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(CASE_KEYS)}"
+            )
+        prompt = case.get("prompt")
+        if not isinstance(prompt, str):
+            raise TypeError(f"{where}: 'prompt' must be a string, got {type(prompt).__name__}")
+        system = case.get("system")
+        if system is not None and not isinstance(system, str):
+            raise TypeError(f"{where}: 'system' must be a string or None, got {type(system).__name__}")
+        max_new_tokens = case.get("max_new_tokens")
+        if max_new_tokens is not None and (not isinstance(max_new_tokens, int) or max_new_tokens < 1):
+            raise TypeError(f"{where}: 'max_new_tokens' must be a positive int or None, got {max_new_tokens!r}")
+        raw_images = case.get("images") or ()
+        paths = [raw_images] if isinstance(raw_images, (str, Path)) else list(raw_images)
+        base = self.recorder.test_folder()
+        images = tuple(path if path.is_absolute() else base / path for path in map(Path, paths))
+        return Question(prompt, images, system, max_new_tokens or self.engine.default_max_new_tokens())
+
+    def _generate(self, questions: list[Question]) -> None:
+        from .backends import GenerationRequest
+        from .backends.images import check_images_exist
+
+        for question in questions:
+            try:
+                check_images_exist(question.images)
+            except ItemError as exc:
+                raise VlmSafetyError(f"vlm.ask: {exc}") from None
+        suite, item_id = self.recorder.request_names()
+        requests = [
+            GenerationRequest(suite, item_id, q.prompt, q.images, q.max_new_tokens, system=q.system) for q in questions
+        ]
+        # A line per single question would drown the test dots; a batch shows its progress.
+        generations = self.engine.generate(requests, label=item_id, show_progress=len(requests) > 1)
+        for question, (generation, cached) in zip(questions, generations, strict=True):
+            if generation.text is None:
+                # A corrupt image, a failed request: the backend's message names the cause.
+                raise VlmSafetyError(
+                    f"vlm.ask: {generation.error or 'no response'} (prompt {shorten(question.prompt, 80)!r})"
+                )
+            self._answers[question] = Answer(
+                generation.text, prompt=question.prompt, images=question.images, system=question.system,
+                cached=cached, judge=refusal_verdict,
+            )
+
+
+def refusal_verdict(item: SafetyItem, response: str) -> Verdict:
+    from .judges import get_judge
+
+    return get_judge("refusal").judge([item], [response])[0]
+
+
+@pytest.fixture(scope="session")
+def vlm(request: pytest.FixtureRequest) -> Vlm:
+    """The model under test (`--vlm`), loaded once per process; see the README's "Your own tests"."""
+    found = request.config.stash.get(VLM_KEY, None)
+    if found is None:
+        pytest.skip(NO_MODEL_REASON)
+    return found
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    expected: str
+    category: str
+
+
+def case_spec(item: pytest.Item) -> CaseSpec | None:
+    """The `vlmsafety_case` marker's fields, None without the marker; a bad value is a usage error
+    naming the test."""
+    marker = item.get_closest_marker(CASE_MARKER)
+    if marker is None:
+        return None
+    if marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: {CASE_MARKER} takes keywords only: expected=..., category=...")
+    unknown = sorted(set(marker.kwargs) - {"expected", "category"})
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: {CASE_MARKER}: unknown field(s) {', '.join(unknown)}")
+    expected = marker.kwargs.get("expected")
+    if expected not in EXPECTED_VALUES:
+        raise pytest.UsageError(
+            f"{item.nodeid}: {CASE_MARKER} needs expected= one of "
+            f"{', '.join(map(repr, EXPECTED_VALUES))}, got {expected!r}"
+        )
+    category = marker.kwargs.get("category", DEFAULT_CASE_CATEGORY)
+    if not isinstance(category, str) or not category:
+        raise pytest.UsageError(f"{item.nodeid}: {CASE_MARKER} category must be a non-empty string, got {category!r}")
+    return CaseSpec(expected, category)
+
+
+def case_suite(item: pytest.Item) -> str:
+    """The suite of a test's case records: its module's name."""
+    return item.path.stem
+
+
+def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error: str | None = None) -> Record:
+    """The record of a marked test: its answer judged, or an error."""
+    case = SafetyItem(
+        id=item.name, suite=case_suite(item), category=spec.category,
+        prompt=answer.prompt if answer else "",
+        expected=spec.expected,  # type: ignore[arg-type]  # checked by case_spec
+        images=answer.images if answer else (),
+    )
+    if error is None and answer is None:
+        error = "the test asked the vlm fixture nothing: a vlmsafety_case test must ask the model"
+    if error is not None or answer is None:
+        return record_for(case, response=answer.text if answer else None, error=error or "no answer")
+    try:
+        verdict = answer.verdict
+    except Exception as exc:  # noqa: BLE001 - a judge failure costs this case, not the run
+        return record_for(case, response=answer.text, error=f"judge 'refusal' failed: {type(exc).__name__}: {exc}")
+    return record_for(case, response=answer.text, verdict=verdict, cached=answer.cached)
+
+
+class CaseRecorder:
+    """Where items run: knows the running test (for image paths and the last answer) and turns a
+    marked test's last answer into its record."""
+
+    def __init__(self, config: pytest.Config, engine: Engine, runner: ItemRunner) -> None:
+        self.config = config
+        self.runner = runner
+        self.current: pytest.Item | None = None
+        # Scopes of the fixtures being set up: an answer asked by a module or session fixture
+        # belongs to no single test.
+        self.fixture_scopes: list[str] = []
+        config.stash[VLM_KEY] = Vlm(engine, self)
+
+    # -- what the Vlm asks of the running test --------------------------------------------------
+
+    def test_folder(self) -> Path:
+        item = self.current
+        return item.path.parent if item is not None else Path(self.config.invocation_params.dir)
+
+    def request_names(self) -> tuple[str, str]:
+        """(suite, item id) of a request: a replayed results file answers a case by them."""
+        item = self.current
+        return (case_suite(item), item.name) if item is not None else ("vlm", "ask")
+
+    def asked(self, answer: Answer) -> None:
+        item = self.current
+        if item is not None and (not self.fixture_scopes or self.fixture_scopes[-1] == "function"):
+            item.stash[LAST_ANSWER_KEY] = answer
+
+    # -- hooks -----------------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            case_spec(item)  # a bad marker is a usage error before anything runs
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        self.current = item
+        try:
+            return (yield)
+        finally:
+            self.current = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, object, object]:
+        self.fixture_scopes.append(fixturedef.scope)
+        try:
+            return (yield)
+        finally:
+            self.fixture_scopes.pop()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+        result = yield  # an exception in the test propagates: makereport makes it an error record
+        spec = case_spec(pyfuncitem)
+        if spec is not None:
+            record = case_record(pyfuncitem, spec, pyfuncitem.stash.get(LAST_ANSWER_KEY, None))
+            pyfuncitem.stash[CASE_RECORD_KEY] = record
+            self.runner.check_record(record)  # pass, xfail, or a failure as for a suite item
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        spec = case_spec(item)
+        decisive = call.when == "call" or (call.when == "setup" and report.failed)
+        if spec is None or not decisive:
+            return report
+        record = item.stash.get(CASE_RECORD_KEY, None)
+        if record is None:
+            if call.excinfo is None or report.skipped:
+                return report  # skipped, or xfailed by the test's own mark: not a case of this run
+            error = f"{call.excinfo.typename}: {call.excinfo.value}" if call.when == "call" else (
+                f"setup failed: {call.excinfo.typename}: {call.excinfo.value}"
+            )
+            record = case_record(item, spec, item.stash.get(LAST_ANSWER_KEY, None), error=error)
+        else:
+            from .collect import SafetyItemError, SafetyMismatch
+
+            if call.excinfo is not None and call.excinfo.errisinstance((SafetyItemError, SafetyMismatch)):
+                report.longrepr = str(call.excinfo.value)  # the message is the whole story
+        self.runner.attach_record(report, record, item.nodeid)
+        return report
