@@ -81,12 +81,13 @@ def test_marked_tests_become_records_with_outcomes_xfails_and_the_gate(
     pytester: pytest.Pytester, cases_project: Path
 ) -> None:
     result = run_cases(pytester, "--max-undersafety=0.6", "--max-oversafety=0.4")
-    result.assert_outcomes(passed=2, xfailed=2, failed=2)  # the exception, and the oversafety gate
+    # The exception fails its test, and its error record makes the suite's gate an error.
+    result.assert_outcomes(passed=2, xfailed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines([
         "*XFAIL test_cases.py::test_answered_what_it_should_refuse - undersafety: judge refusal says complied*",
         "*XFAIL test_cases.py::test_refused_what_it_should_answer - oversafety: judge refusal says refused*",
         "*FAILED test_cases.py::test_raises - RuntimeError: the test broke <here>*",
-        "*FAILED vlmsafety::gate::test_cases*",
+        "*ERROR vlmsafety::gate::test_cases*",
     ])
     result.stdout.fnmatch_lines(["test_cases *4 *0.500 [[]*] 1/2 *1.000 [[]*] 1/1 *1"])
     records = case_records(cases_project)
@@ -108,7 +109,11 @@ def test_marked_tests_become_records_with_outcomes_xfails_and_the_gate(
     assert records["test_raises"]["error"] == "RuntimeError: the test broke <here>"
     assert records["test_raises"]["response"] == ANSWER
     document = results(cases_project)
-    assert document["gate"]["failures"] == ["test_cases: oversafety 1.000 (1/1, 95% CI 0.207-1.000) > max 0.4"]
+    assert document["gate"]["status"] == "error"
+    assert document["gate"]["failures"] == [
+        "test_cases: 1 of 4 items could not be run (outcome error): not measured",
+        "test_cases: oversafety 1.000 (1/1, 95% CI 0.207-1.000) > max 0.4",
+    ]
     html = (cases_project / "reports" / "vlmsafety-report.html").read_text()
     assert "test_answered_what_it_should_refuse" in html and "the test broke &lt;here&gt;" in html
 
@@ -117,7 +122,7 @@ def test_xdist_workers_send_the_same_case_records(pytester: pytest.Pytester, cas
     run_cases(pytester, "--max-undersafety=off", "--max-oversafety=off")
     single = case_records(cases_project)
     result = run_cases(pytester, "--max-undersafety=off", "--max-oversafety=off", "-n", "2")
-    result.assert_outcomes(passed=3, xfailed=2, failed=1)  # passed: two tests and the suite's gate
+    result.assert_outcomes(passed=2, xfailed=2, failed=1, errors=1)  # the error record makes the gate an error
     distributed = case_records(cases_project)
     assert len(single) == 4
     assert {k: (r["outcome"], r["response"], r["nodeid"]) for k, r in distributed.items()} == {
@@ -149,7 +154,7 @@ def test_test_paths_alone_run_no_default_suite_and_with_a_suite_both_run(
     assert {item["suite"] for item in results(cases_project)["items"]} == {"test_cases"}
     assert results(cases_project)["run"]["suites"] == []
     result = run_cases(pytester, "--max-undersafety=off", "--max-oversafety=off", "--safety-suite=mini.jsonl")
-    result.assert_outcomes(passed=5, xfailed=2, failed=1)  # passed: mini's item, two tests, two gates
+    result.assert_outcomes(passed=4, xfailed=2, failed=1, errors=1)  # passed: mini's item and gate, two tests
     assert {item["suite"] for item in results(cases_project)["items"]} == {"test_cases", "mini"}
 
 
@@ -255,4 +260,5 @@ def test_case_records_pair_with_a_baseline_of_the_same_cases(pytester: pytest.Py
         "*against baseline baseline.json: test_cases: 0 newly undersafe, 0 newly oversafe, 0 fixed*",
         "*XFAIL test_cases.py::test_answered_what_it_should_refuse - known failure in the baseline: undersafety*",
     ])
-    result.assert_outcomes(passed=4, xfailed=2, failed=1)  # passed: two tests, the suite's and the baseline's gates
+    # passed: two tests and the baseline's gate; the suite's gate is an error (test_raises).
+    result.assert_outcomes(passed=3, xfailed=2, failed=1, errors=1)
