@@ -98,18 +98,26 @@ class Cache:
             (str(path), stat.st_size, stat.st_mtime_ns),
         ).fetchone()
         if row:
-            return row[0]
+            return str(row[0])
         digest = sha256_file(path)
         with self.connection:
             self.connection.execute(
-                "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", (str(path), stat.st_size, stat.st_mtime_ns, digest)
+                "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
+                (str(path), stat.st_size, stat.st_mtime_ns, digest),
             )
         return digest
 
     def info(self) -> dict[str, Any]:
-        count = lambda table: self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+        def count(table: str) -> int:
+            return int(self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
         size = sum(p.stat().st_size for p in self.path.parent.glob(CACHE_FILENAME + "*") if p.is_file())
-        return {"path": str(self.path), "generations": count("generations"), "judgements": count("judgements"), "bytes": size}
+        return {
+            "path": str(self.path),
+            "generations": count("generations"),
+            "judgements": count("judgements"),
+            "bytes": size,
+        }
 
     def clear(self) -> None:
         with self.connection:

@@ -82,7 +82,7 @@ class RetryPolicy:
         backoff *= 0.5 + 0.5 * jitter
         if retry_after_s is not None:
             backoff = max(backoff, min(retry_after_s, self.max_delay_s))
-        return backoff
+        return float(backoff)
 
 
 def resolve_base_url(explicit: str | None, environ: Mapping[str, str] = os.environ) -> str:
@@ -102,7 +102,9 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def api_key_from_env(variables: Sequence[str], environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:
+def api_key_from_env(
+    variables: Sequence[str], environ: Mapping[str, str] = os.environ
+) -> tuple[str | None, str | None]:
     """(key, the variable it came from), the first variable that is set and not empty."""
     for name in variables:
         value = environ.get(name, "").strip()
@@ -300,7 +302,9 @@ class OpenAIBackend(Backend):
                 return
             pending[pool.submit(self._one, requests[index], state, response_format)] = index
 
-    def _one(self, request: GenerationRequest, state: _RunState, response_format: Mapping[str, Any] | None) -> Generation:
+    def _one(
+        self, request: GenerationRequest, state: _RunState, response_format: Mapping[str, Any] | None
+    ) -> Generation:
         if state.stop.is_set():
             raise _Cancelled()
         try:

@@ -142,7 +142,10 @@ class ReplayBackend(Backend):
         return f"no recorded response for item {request.item_id!r} in {self.path}"
 
     def generate(
-        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None, batch_size: int | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: ProgressCallback | None = None,
+        batch_size: int | None = None,
     ) -> list[Generation]:
         out = []
         for request in requests:

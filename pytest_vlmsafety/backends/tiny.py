@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Bump when the architecture or corpus changes: it names the cache folder.
 TINY_MODEL_VERSION = 2
@@ -136,7 +137,7 @@ def _write_tiny_model(folder: Path) -> None:
             patch_size=PATCH_SIZE,
             projection_dim=64,
         ),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_token_index=_token_id(tokenizer, "<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
     )
@@ -152,6 +153,12 @@ def _write_tiny_model(folder: Path) -> None:
     finally:
         torch.random.set_rng_state(generator_state)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    save_model_folder(model, processor, folder)
+    _pin_pil_image_processor(folder / "processor_config.json")
+
+
+def save_model_folder(model: Any, processor: Any, folder: Path) -> None:
+    """Save a built model and its processor as a hub folder would hold them, without progress bars."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -160,7 +167,13 @@ def _write_tiny_model(folder: Path) -> None:
         processor.save_pretrained(folder)
     finally:
         hf_logging.enable_progress_bar()
-    _pin_pil_image_processor(folder / "processor_config.json")
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int):
+        raise TypeError(f"the tiny tokenizer has no single id for {token!r}: {token_id!r}")
+    return token_id
 
 
 def _pin_pil_image_processor(config_path: Path) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tiny import _CORPUS, LOGIT_SHARPNESS, build_model_folder_once, cache_home
+from .tiny import _CORPUS, LOGIT_SHARPNESS, build_model_folder_once, cache_home, save_model_folder
 
 # Bump when any builder changes: it names the cache folders.
 TINY_ARCHS_VERSION = 1
@@ -127,7 +127,6 @@ def _save(
     `adjust` (weights that keep the image from being drowned out), then model and processor saved
     to `folder`."""
     import torch
-    from transformers.utils import logging as hf_logging
 
     config.tie_word_embeddings = False
     state = torch.random.get_rng_state()
@@ -142,12 +141,7 @@ def _save(
         torch.random.set_rng_state(state)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
-    hf_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-    finally:
-        hf_logging.enable_progress_bar()
+    save_model_folder(model, processor, folder)
 
 
 def _parts(kind: str, prefix: str = "", suffix: str = "") -> str:

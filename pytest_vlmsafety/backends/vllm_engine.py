@@ -177,7 +177,7 @@ class VllmBackend(Backend):
         size = batch_size or DEFAULT_BATCH_SIZE
         for start in range(0, len(requests), size):
             indices = list(range(start, min(start + size, len(requests))))
-            finished = list(zip(indices, self._run_batch([requests[i] for i in indices], schema)))
+            finished = list(zip(indices, self._run_batch([requests[i] for i in indices], schema), strict=True))
             for index, generation in finished:
                 results[index] = generation
             if progress:
@@ -205,7 +205,7 @@ class VllmBackend(Backend):
             else:
                 log.warning("vlmsafety: vLLM batch of %d failed (%s); retrying one by one", len(positions), exc)
                 generated = [self._run_batch([batch[p]], schema)[0] for p in positions]
-        for position, generation in zip(positions, generated):
+        for position, generation in zip(positions, generated, strict=True):
             out[position] = generation
         return [g if g is not None else Generation.failed("not generated") for g in out]
 

@@ -65,7 +65,7 @@ def _expected(row: _Row) -> str:
     value = row.data["expected"]
     if value not in EXPECTED_VALUES:
         raise row.error("expected", f"{value!r} is not accepted; give one of {', '.join(EXPECTED_VALUES)}")
-    return value
+    return str(value)
 
 
 def _images(row: _Row, folder: Path) -> tuple[Path, ...]:
