@@ -43,7 +43,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError, ItemError, VlmSafetyError
-from .base import DEFAULT_CONCURRENCY, Backend, Generation, GenerationRequest, ProgressCallback
+from .base import DEFAULT_CONCURRENCY, Backend, Generation, GenerationRequest, ProgressCallback, request_seed
 from .messages import openai_messages
 
 log = logging.getLogger("pytest_vlmsafety")
@@ -102,7 +102,9 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def api_key_from_env(variables: Sequence[str], environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:
+def api_key_from_env(
+    variables: Sequence[str], environ: Mapping[str, str] = os.environ
+) -> tuple[str | None, str | None]:
     """(key, the variable it came from), the first variable that is set and not empty."""
     for name in variables:
         value = environ.get(name, "").strip()
@@ -166,6 +168,9 @@ class _RunState:
 
 class OpenAIBackend(Backend):
     name = "openai"
+    # A system message before the user's; a server whose chat template rejects it answers each
+    # request with its own 400, which names the cause.
+    supports_system_prompt = True
 
     def __init__(
         self,
@@ -300,7 +305,9 @@ class OpenAIBackend(Backend):
                 return
             pending[pool.submit(self._one, requests[index], state, response_format)] = index
 
-    def _one(self, request: GenerationRequest, state: _RunState, response_format: Mapping[str, Any] | None) -> Generation:
+    def _one(
+        self, request: GenerationRequest, state: _RunState, response_format: Mapping[str, Any] | None
+    ) -> Generation:
         if state.stop.is_set():
             raise _Cancelled()
         try:
@@ -374,6 +381,14 @@ class OpenAIBackend(Backend):
             "max_tokens": request.max_new_tokens,
             "seed": 0,
         }
+        if request.sampling is not None:
+            # One request per sample (no `n`): each sample has its own seed and cache entry.
+            body.update(temperature=request.sampling.temperature, top_p=request.sampling.top_p)
+            seed = request_seed(request)
+            if seed is None:
+                del body["seed"]  # a fixed seed would make an unseeded run's samples identical
+            else:
+                body["seed"] = seed
         if response_format is not None:
             body["response_format"] = dict(response_format)
         return {k: v for k, v in body.items() if k not in self._dropped_fields}
