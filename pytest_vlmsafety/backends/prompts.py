@@ -39,20 +39,27 @@ def chat_text(processor: Any, request: GenerationRequest) -> str:
 
 
 def check_system_turn(processor: Any, system: str, *, model: str, option: str) -> None:
-    """Render one conversation with `system` through the chat template: a template that rejects a
-    system turn (it raises, as some do) becomes one ConfigError naming `option` and the model,
-    before any item runs, instead of an error per item."""
+    """Render one conversation with `system` through the chat template. A template that rejects a
+    system turn (some raise) or silently drops it (LLaVA-NeXT's Mistral `[INST]` template renders
+    only user and assistant turns) becomes one ConfigError naming `option` and the model, before
+    any item runs, instead of an error per item or a run that never showed the model its system
+    prompt. Folding it into the first user turn (Gemma-3) renders the text, so it passes."""
+    from ..errors import ConfigError
+
     probe = GenerationRequest("probe", "probe", "Hello.", (), 1, system=system)
     try:
-        chat_text(processor, probe)
+        text = chat_text(processor, probe)
     except Exception as exc:  # noqa: BLE001 - templates raise whatever jinja raises
-        from ..errors import ConfigError
-
         raise ConfigError(
             f"{option}: the chat template of {model!r} does not accept a system turn "
             f"({type(exc).__name__}: {exc}); run this model without {option}, or put the instructions "
             "into the prompts"
         ) from exc
+    if system.strip() not in text:
+        raise ConfigError(
+            f"{option}: the chat template of {model!r} leaves the system turn out of the prompt, so the model "
+            f"would never see it; run this model without {option}, or put the instructions into the prompts"
+        )
 
 
 def adds_special_tokens(tokenizer: Any, text: str) -> bool:
