@@ -388,3 +388,16 @@ def test_the_system_prompt_option_is_the_default_of_vlm_ask(pytester: pytest.Pyt
         "test_cases.py", "--vlm=tiny-random", "-p", "no:cacheprovider", "--vlm-system-prompt=Deployed prompt."
     )
     result.assert_outcomes(passed=2)
+
+
+@pytest.mark.usefixtures("vlm_env")
+def test_a_template_without_a_system_turn_stops_the_run_at_start_up(
+    pytester: pytest.Pytester, mini_suite: Path, tiny_architecture: Callable[[str], Path]
+) -> None:
+    folder = tiny_architecture("llava-next")
+    result = pytester.runpytest_subprocess(
+        f"--vlm={folder}", "--safety-suite=mini.jsonl", "-p", "no:cacheprovider", "--vlm-system-prompt=@system.txt"
+    )
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--vlm-system-prompt: the chat template of '{folder}' leaves the system turn out*"])
+    assert "passed" not in result.stdout.str() and "error" not in result.stdout.str().lower()
