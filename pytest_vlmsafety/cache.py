@@ -101,7 +101,7 @@ class Cache:
             (str(path), stat.st_size, stat.st_mtime_ns),
         ).fetchone()
         if row:
-            return row[0]
+            return str(row[0])
         digest = sha256_file(path)
         with self.connection:
             self.connection.execute(
@@ -111,7 +111,9 @@ class Cache:
         return digest
 
     def info(self) -> dict[str, Any]:
-        count = lambda table: self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+        def count(table: str) -> int:
+            return int(self.connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
         size = sum(p.stat().st_size for p in self.path.parent.glob(CACHE_FILENAME + "*") if p.is_file())
         return {
             "path": str(self.path),

@@ -328,6 +328,10 @@ def run_results(pytester: pytest.Pytester, report: str, *args: str) -> dict[str,
         "--max-undersafety=off", "--max-oversafety=off", *args,
     )
     assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        f"*system prompt: {len(SYSTEM)} characters, sha256 *",
+        "*sampling: temperature 1, top-p 0.95, seed 5, 3 sample(s) an item, the worst deciding*",
+    ])
     return dict(json.loads((pytester.path / report / "vlmsafety-results.json").read_text()))
 
 

@@ -78,7 +78,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after_s: float | None, jitter: float) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based). `jitter` in [0, 1)
         spreads the retries of many workers; a server's Retry-After is a floor."""
-        backoff = min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1))
+        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** (attempt - 1))
         backoff *= 0.5 + 0.5 * jitter
         if retry_after_s is not None:
             backoff = max(backoff, min(retry_after_s, self.max_delay_s))
