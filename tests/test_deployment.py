@@ -405,3 +405,17 @@ def test_a_template_without_a_system_turn_stops_the_run_at_start_up(
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"*--vlm-system-prompt: the chat template of '{folder}' leaves the system turn out*"])
     assert "passed" not in result.stdout.str() and "error" not in result.stdout.str().lower()
+
+
+def test_the_report_shows_the_settings_and_escapes_the_system_prompt() -> None:
+    from pytest_vlmsafety.document import GenerationSettings, ResultsDocument
+    from pytest_vlmsafety.report.html import render_html_report
+
+    document = ResultsDocument()
+    document.run.generation = GenerationSettings(
+        do_sample=True, temperature=0.7, top_p=0.9, seed=3, samples=5,
+        system_prompt='<script>alert("x")</script> Be safe.', system_prompt_sha256="ab" * 32,
+    )
+    html = render_html_report(document)
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    assert "temperature 0.7 · top-p 0.9 · seed 3 · 5 samples an item (the worst decides)" in html
