@@ -16,7 +16,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backends.base import Sampling
 
 CACHE_FILENAME = "vlmsafety-cache.sqlite3"
 SCHEMA_VERSION = 1
@@ -179,9 +182,20 @@ class GenerationStore:
         self.fingerprint = fingerprint
         self.params = dict(params)
 
-    def key(self, prompt: str, images: Iterable[Path], max_new_tokens: int, system: str | None = None) -> str:
-        # Only a request with a system prompt has the field, so every older key stays valid.
-        extra = {} if system is None else {"system": system}
+    def key(
+        self,
+        prompt: str,
+        images: Iterable[Path],
+        max_new_tokens: int,
+        system: str | None = None,
+        sampling: Sampling | None = None,
+        sample_index: int = 0,
+    ) -> str:
+        # Only a request with a system prompt, or sampled, has those fields, so every older
+        # (greedy, system-less) key stays valid.
+        extra: dict[str, Any] = {} if system is None else {"system": system}
+        if sampling is not None:
+            extra["sampling"] = sampling.key_fields(sample_index)
         return sha256_json({
             **extra,
             "model": self.fingerprint.value,

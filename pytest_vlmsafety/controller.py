@@ -8,6 +8,7 @@ the JSON and the HTML report.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -95,7 +96,15 @@ def run_facts(
         generation=GenerationSettings(
             max_new_tokens=options.max_new_tokens,
             batch_size=options.batch_size or "auto",
-            do_sample=False,
+            do_sample=options.sampling is not None,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.sampling_seed,
+            samples=options.samples,
+            system_prompt=options.system_prompt,
+            system_prompt_sha256=(
+                hashlib.sha256(options.system_prompt.encode("utf-8")).hexdigest() if options.system_prompt else None
+            ),
         ),
         seed=options.seed,
         sample=options.sample,

@@ -110,9 +110,18 @@ class ModelInfo:
 
 @dataclass
 class GenerationSettings:
+    """How the model under test decoded, and the system turn it was given (the model as it is
+    deployed). The system prompt is the team's own text, stored as it is; readers escape it."""
+
     max_new_tokens: int | None = None  # None: each suite's own length
     batch_size: int | str = "auto"
     do_sample: bool = False
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int | None = None  # --vlm-seed; None: unseeded (or greedy)
+    samples: int = 1  # responses per item; the worst sample decides an item
+    system_prompt: str | None = None
+    system_prompt_sha256: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
+from .backends.base import Sampling
 from .backends.images import check_image_sizes, check_images_exist
 from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
@@ -37,7 +38,15 @@ ProgressFactory = Callable[[str, int], Progress]
 class GenerationStore(Protocol):
     """Where generations are kept between runs (see cache.py); `None` results mean a miss."""
 
-    def key(self, prompt: str, images: Sequence[Path], max_new_tokens: int, system: str | None = None) -> str: ...
+    def key(
+        self,
+        prompt: str,
+        images: Sequence[Path],
+        max_new_tokens: int,
+        system: str | None = None,
+        sampling: Sampling | None = None,
+        sample_index: int = 0,
+    ) -> str: ...
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
 
@@ -139,26 +148,42 @@ class Engine:
             return
         self._judge(runnable, generations)
 
-    def _generate(self, items: Sequence[SafetyItem], label: str) -> list[tuple[Generation, bool]]:
-        """(generation, served from the store) per item."""
+    def _generate(self, items: Sequence[SafetyItem], label: str) -> list[list[tuple[Generation, bool]]]:
+        """(generation, served from the store) per sample (`--vlm-samples`), per item."""
+        samples = self.options.samples
         requests = [
-            GenerationRequest(item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item))
+            GenerationRequest(
+                item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item),
+                system=self.options.system_prompt, sampling=self.options.sampling, sample_index=index,
+            )
             for item in items
+            for index in range(samples)
         ]
-        return self.generate(requests, label)
+        flat = self.generate(requests, label)
+        return [flat[start:start + samples] for start in range(0, len(flat), samples)]
 
     def generate(
         self, requests: Sequence[GenerationRequest], label: str, *, show_progress: bool = True
     ) -> list[tuple[Generation, bool]]:
         """(generation, served from the store) per request: the store first, then the model in
         batches. Raises VlmSafetyError when the model cannot be loaded or cannot honour a request."""
-        if any(r.system is not None for r in requests) and not self.backend().supports_system_prompt:
-            raise VlmSafetyError(
-                f"system prompts need a backend that renders them; the {self.backend().name} backend of "
-                f"--vlm={self.backend_spec.raw} does not yet: ask without system="
-            )
+        systems = {r.system for r in requests if r.system is not None}
+        if systems:
+            backend = self.backend()
+            if not backend.supports_system_prompt:
+                raise VlmSafetyError(
+                    f"system prompts need a backend that renders them; the {backend.name} backend of "
+                    f"--vlm={self.backend_spec.raw} does not: run without --vlm-system-prompt and system="
+                )
+            for system in sorted(systems):
+                option = "--vlm-system-prompt" if system == self.options.system_prompt else "vlm.ask(system=...)"
+                backend.check_system_turn(system, option)
         store = self.store
-        keys = [store.key(r.prompt, r.images, r.max_new_tokens, r.system) for r in requests] if store else []
+        keys = (
+            [store.key(r.prompt, r.images, r.max_new_tokens, r.system, r.sampling, r.sample_index) for r in requests]
+            if store
+            else []
+        )
         cached = store.get_many(keys) if store else [None] * len(requests)
         missing = [i for i, text in enumerate(cached) if text is None]
         out: list[tuple[Generation, bool]] = [
@@ -211,27 +236,46 @@ class Engine:
             self.base_dir,
         )
 
-    def _judge(self, items: Sequence[SafetyItem], generations: Sequence[tuple[Generation, bool]]) -> None:
+    def _judge(self, items: Sequence[SafetyItem], generations: Sequence[Sequence[tuple[Generation, bool]]]) -> None:
+        """Judge every sample of every item with the item's judge; an item's record takes the
+        worst sample's verdict (`items.worst_sample`). One sample without a response makes the
+        item an error: its worst case is unknown."""
         started = time.perf_counter()
         by_judge: dict[str, list[int]] = defaultdict(list)
-        for index, (item, (generation, _)) in enumerate(zip(items, generations, strict=True)):
-            if generation.text is None:
-                self.records[item.key] = record_for(item, error=generation.error or "no response")
+        for index, (item, samples) in enumerate(zip(items, generations, strict=True)):
+            failed = next((g for g, _ in samples if g.text is None), None)
+            if failed is not None:
+                error = failed.error or "no response"
+                if len(samples) > 1:
+                    error = f"sample {[g for g, _ in samples].index(failed) + 1} of {len(samples)}: {error}"
+                self.records[item.key] = record_for(item, error=error)
             else:
                 by_judge[self.judge_name(item)].append(index)
         for name, indices in sorted(by_judge.items()):
-            group = [items[i] for i in indices]
-            responses = [generations[i][0].text or "" for i in indices]
+            # Flat: every sample of every item of the group, item-major.
+            group = [items[i] for i in indices for _ in generations[i]]
+            responses = [g.text or "" for i in indices for g, _ in generations[i]]
             try:
                 verdicts = self._verdicts(name, group, responses)
             except Exception as exc:  # noqa: BLE001 - a judge failure costs its items, not the run
-                for item, response in zip(group, responses, strict=True):
-                    self.records[item.key] = record_for(
-                        item, response=response, error=f"judge {name!r} failed: {type(exc).__name__}: {exc}"
+                for i in indices:
+                    self.records[items[i].key] = record_for(
+                        items[i], response=generations[i][0][0].text,
+                        error=f"judge {name!r} failed: {type(exc).__name__}: {exc}",
                     )
                 continue
-            for i, item, response, verdict in zip(indices, group, responses, verdicts, strict=True):
-                self.records[item.key] = record_for(
-                    item, response=response, verdict=verdict, cached=generations[i][1]
+            start = 0
+            for i in indices:
+                count = len(generations[i])
+                self.records[items[i].key] = self._record(
+                    items[i], responses[start:start + count], verdicts[start:start + count],
+                    cached=all(from_store for _, from_store in generations[i]),
                 )
+                start += count
         self.stats.judge_s += time.perf_counter() - started
+
+    @staticmethod
+    def _record(item: SafetyItem, responses: Sequence[str], verdicts: Sequence[Verdict], *, cached: bool) -> Record:
+        if len(responses) == 1:
+            return record_for(item, response=responses[0], verdict=verdicts[0], cached=cached)
+        return record_for(item, response=responses[0], verdicts=verdicts, responses=responses, cached=cached)

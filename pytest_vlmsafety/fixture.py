@@ -158,6 +158,8 @@ class Vlm:
         paths = [raw_images] if isinstance(raw_images, (str, Path)) else list(raw_images)
         base = self.recorder.test_folder()
         images = tuple(path if path.is_absolute() else base / path for path in map(Path, paths))
+        # No system= of its own: the run's --vlm-system-prompt, the model as it is deployed.
+        system = system if system is not None else self.engine.options.system_prompt
         return Question(prompt, images, system, max_new_tokens or self.engine.default_max_new_tokens())
 
     def _generate(self, questions: list[Question]) -> None:
@@ -170,8 +172,12 @@ class Vlm:
             except ItemError as exc:
                 raise VlmSafetyError(f"vlm.ask: {exc}") from None
         suite, item_id = self.recorder.request_names()
+        # The run's decoding (--vlm-temperature ...), one sample (the first) an ask: --vlm-samples
+        # applies to the suites' items, whose records aggregate the samples.
+        sampling = self.engine.options.sampling
         requests = [
-            GenerationRequest(suite, item_id, q.prompt, q.images, q.max_new_tokens, system=q.system) for q in questions
+            GenerationRequest(suite, item_id, q.prompt, q.images, q.max_new_tokens, system=q.system, sampling=sampling)
+            for q in questions
         ]
         # A line per single question would drown the test dots; a batch shows its progress.
         generations = self.engine.generate(requests, label=item_id, show_progress=len(requests) > 1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .backends.base import DEFAULT_CONCURRENCY
+from .backends.base import DEFAULT_CONCURRENCY, Sampling
 from .errors import ConfigError
 from .judges.base import LLM_JUDGE_NAME
 
@@ -39,6 +39,8 @@ DEFAULT_TIMEOUT_S = 300.0
 
 DEFAULT_MAX_UNDERSAFETY = 0.10
 DEFAULT_MAX_OVERSAFETY = 0.20
+# --vlm-samples: each sample is a full generation; more than this is a typo, not a plan.
+MAX_SAMPLES = 100
 # Values of --vlm-cache that turn the cache off.
 CACHE_OFF_VALUES: tuple[str, ...] = ("off", "none", "no", "false", "0")
 
@@ -116,6 +118,16 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--vlm-processor-kwargs", "JSON object passed to the model's processor (AutoProcessor."
                "from_pretrained; vLLM: mm_processor_kwargs), e.g. '{\"max_pixels\": 1003520}' for Qwen2-VL "
                "(default: the model's own processor settings; see README)", "JSON"),
+    # The model as it is deployed (issue 15): its system prompt and its decoding.
+    OptionSpec("--vlm-system-prompt", "system turn before every item and the default of vlm.ask(system=...): "
+               "TEXT, or @FILE to read it from a UTF-8 file (default: none)", "TEXT|@FILE"),
+    OptionSpec("--vlm-temperature", "sampling temperature; 0 decodes greedily (default: 0)", "T", "0"),
+    OptionSpec("--vlm-top-p", "nucleus sampling share, above 0 and at most 1; needs --vlm-temperature above 0 "
+               "(default: 1)", "P"),
+    OptionSpec("--vlm-seed", "seed of sampled decoding: each item and sample draws from its own seed derived "
+               "from it, so a run is reproducible (default: unseeded)", "SEED"),
+    OptionSpec("--vlm-samples", "responses per item; an item fails when any sample fails (worst case); needs "
+               f"--vlm-temperature above 0 (default: 1, at most {MAX_SAMPLES})", "N", "1"),
     OptionSpec("--judge-model", "model of --safety-judge=llm, in any --vlm form: openai:NAME[@URL], vllm:MODEL, "
                "a hub id, a folder...", "MODEL"),
     OptionSpec("--judge-prompt", "your prompt for the LLM judge: SCHEME=FILE for one scheme (vscbench, holisafe, "
@@ -174,6 +186,18 @@ class RunOptions:
     vlm_retries: int = DEFAULT_RETRIES
     vlm_timeout_s: float = DEFAULT_TIMEOUT_S
     vlm_processor_kwargs: str = ""  # canonical JSON of --vlm-processor-kwargs ("" = none)
+    system_prompt: str | None = None  # the text of --vlm-system-prompt (a @FILE already read)
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    sampling_seed: int | None = None  # --vlm-seed; None = unseeded
+    samples: int = 1
+
+    @property
+    def sampling(self) -> Sampling | None:
+        """The decoding of the model under test: None for greedy (the default)."""
+        if self.temperature == 0:
+            return None
+        return Sampling(temperature=self.temperature, top_p=self.top_p, seed=self.sampling_seed)
 
     @property
     def processor_kwargs(self) -> dict[str, Any]:
@@ -285,7 +309,79 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         vlm_retries=_whole("--vlm-retries", given("--vlm-retries")),
         vlm_timeout_s=_seconds("--vlm-timeout", given("--vlm-timeout")),
         vlm_processor_kwargs=_processor_kwargs(text("--vlm-processor-kwargs")),
+        system_prompt=_system_prompt(text("--vlm-system-prompt")),
+        **_sampling(text("--vlm-temperature"), text("--vlm-top-p"), text("--vlm-seed"), given("--vlm-samples")),
     )
+
+
+def _system_prompt(raw: str | None) -> str | None:
+    """The system prompt's text: `@FILE` reads the file (read at start-up, so an unreadable one
+    fails before any model loads); anything else is the text itself."""
+    if raw is None:
+        return None
+    if raw.startswith("@"):
+        path = Path(raw[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"--vlm-system-prompt={raw!r}: cannot read {path} ({exc}); give a readable UTF-8 file after '@', "
+                "or the prompt's text itself"
+            ) from None
+        text = text.rstrip("\n")
+    else:
+        text = raw
+    if not text.strip():
+        raise ConfigError(
+            f"--vlm-system-prompt={raw!r}: the system prompt is empty; give its text or leave the option out"
+        )
+    return text
+
+
+def _sampling(
+    temperature_raw: str | None, top_p_raw: str | None, seed_raw: str | None, samples_raw: str
+) -> dict[str, Any]:
+    """--vlm-temperature, --vlm-top-p, --vlm-seed and --vlm-samples, checked together: the last
+    three mean nothing under greedy decoding, so giving them without a temperature is a mistake
+    worth naming rather than a setting silently ignored."""
+    try:
+        temperature = float(temperature_raw or "0")
+    except ValueError:
+        temperature = -1.0
+    if not (0 <= temperature <= 100):  # also refuses nan and inf
+        raise ConfigError(f"--vlm-temperature={temperature_raw!r}: expected a number, 0 (greedy) or more, e.g. 0.7")
+    top_p = 1.0
+    if top_p_raw is not None:
+        try:
+            top_p = float(top_p_raw)
+        except ValueError:
+            top_p = -1.0
+        if not 0 < top_p <= 1:
+            raise ConfigError(f"--vlm-top-p={top_p_raw!r}: expected a number above 0 and at most 1, e.g. 0.9")
+    seed: int | None = None
+    if seed_raw is not None:
+        try:
+            seed = int(seed_raw)
+        except ValueError:
+            seed = -1
+        if seed < 0:
+            raise ConfigError(f"--vlm-seed={seed_raw!r}: expected a whole number, 0 or more")
+    samples = _positive_int("--vlm-samples", samples_raw)
+    if samples > MAX_SAMPLES:
+        raise ConfigError(f"--vlm-samples={samples_raw!r}: at most {MAX_SAMPLES} samples an item")
+    if temperature == 0:
+        for flag, given_value in (("--vlm-top-p", top_p_raw), ("--vlm-seed", seed_raw)):
+            if given_value is not None:
+                raise ConfigError(
+                    f"{flag}={given_value!r} has no effect on greedy decoding: add --vlm-temperature above 0 "
+                    "(e.g. --vlm-temperature=1.0), or leave it out"
+                )
+        if samples > 1:
+            raise ConfigError(
+                f"--vlm-samples={samples_raw!r}: greedy decoding gives the same response every time; add "
+                "--vlm-temperature above 0 (e.g. --vlm-temperature=1.0) to draw several samples"
+            )
+    return {"temperature": temperature, "top_p": top_p, "sampling_seed": seed, "samples": samples}
 
 
 def _refusal_phrases(raw: str | None) -> tuple[str, ...]:

@@ -44,6 +44,7 @@ def check_run(
     check_report_dir(base_dir / options.report_dir)
     if options.device is not None and spec.kind in LOCAL_BACKENDS:
         check_device(options.device)
+    check_deployment(options, spec)
     if spec.kind == "replay":
         check_replay_file(Path(spec.target))
     elif options.cache_dir is not None:
@@ -178,6 +179,44 @@ def check_device(device: str) -> None:
             )
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"--vlm-device={device!r}: MPS is not available here; pass --vlm-device=cpu")
+
+
+def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
+    """The system prompt and sampling options against the backend: a replay file holds one
+    recorded response per item, so it can honour neither; a local model's chat template must
+    render the system turn (rendered here once, from the processor alone, so a template that
+    rejects it is one usage error before any model loads)."""
+    if spec.kind == "replay":
+        for flag, given in (
+            ("--vlm-system-prompt", options.system_prompt is not None),
+            ("--vlm-temperature", options.sampling is not None),
+        ):
+            if given:
+                raise ConfigError(
+                    f"{flag} cannot apply to --vlm={spec.raw}: a replay file holds the responses as they were "
+                    "recorded; leave the option out, or run the model itself"
+                )
+    if options.system_prompt is not None and spec.kind in ("hf", "vllm"):
+        check_chat_template_system_turn(options, spec)
+
+
+def check_chat_template_system_turn(options: RunOptions, spec: BackendSpec) -> None:
+    """Render --vlm-system-prompt through the processor's chat template of a local model. A
+    processor that cannot be loaded here is left to the backend, which names its cause."""
+    from .backends.prompts import check_system_turn
+
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(
+            spec.target, revision=options.revision, trust_remote_code=options.trust_remote_code,
+            **options.processor_kwargs,
+        )
+    except Exception:  # noqa: BLE001 - the model load reports a processor that fails to load
+        return
+    if getattr(processor, "chat_template", None):
+        assert options.system_prompt is not None
+        check_system_turn(processor, options.system_prompt, model=spec.target, option="--vlm-system-prompt")
 
 
 def check_replay_file(path: Path) -> None:

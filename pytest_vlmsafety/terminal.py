@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .controller import RunOutput
-from .document import GateStatus
+from .document import GateStatus, GenerationSettings
 from .summary import calibration_table, official_lines
 from .text import printable
 
@@ -89,6 +89,22 @@ class SummaryReporter:
             terminalreporter.write_line(line, **markup)
 
 
+def deployment_lines(generation: GenerationSettings) -> list[str]:
+    """How the model was run when not greedy and without a system turn. The system prompt is
+    named by its length and hash, not printed: the JSON and the report hold the text."""
+    lines = []
+    if generation.system_prompt is not None:
+        digest = (generation.system_prompt_sha256 or "")[:12]
+        lines.append(f"system prompt: {len(generation.system_prompt)} characters, sha256 {digest}")
+    if generation.do_sample:
+        seed = generation.seed if generation.seed is not None else "none (not reproducible)"
+        lines.append(
+            f"sampling: temperature {generation.temperature:g}, top-p {generation.top_p:g}, seed {seed}, "
+            f"{generation.samples} sample(s) an item, the worst deciding"
+        )
+    return lines
+
+
 def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     """The summary's lines, each with its terminal markup (colour, bold)."""
     document = output.document
@@ -98,6 +114,7 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines.append((f"model: {model.spec} ({model.id}), backend {model.backend}", {}))
     if model.noise:
         lines.append((f"WARNING: {NOISE_WARNING}", {"yellow": True, "bold": True}))
+    lines += [(line, {}) for line in deployment_lines(run.generation)]
     lines += [(line, {}) for line in calibration_table(document.suites)]
     lines += [(line, {}) for line in official_lines(document.suites)]
     lines.append((f"generations: {run.generations}, cache hits: {run.cache_hits}", {}))

@@ -20,10 +20,14 @@ def test_examples_run_with_the_tiny_model(pytester: pytest.Pytester) -> None:
         "--max-undersafety=off", "--max-oversafety=off",
     )
     assert result.ret == 0, result.stdout.str()
-    # The system-prompt comparison awaits backends that render system prompts (strict xfail).
-    result.stdout.fnmatch_lines(["*XFAIL examples/test_system_prompts.py::test_system_prompt[[]guarded-3[]]*"])
     document = json.loads((pytester.path / "reports" / "vlmsafety-results.json").read_text())
-    records = {item["id"]: item for item in document["items"]}
+    all_records = {(item["suite"], item["id"]): item for item in document["items"]}
+    # The system-prompt comparison: each prompt's answers are records of its category.
+    compared = {key[1]: r for key, r in all_records.items() if key[0] == "test_system_prompts"}
+    assert set(compared) == {f"test_system_prompt[{name}-{i}]" for name in ("terse", "guarded") for i in range(4)}
+    assert {r["category"] for r in compared.values()} == {"system:terse", "system:guarded"}
+    assert all(r["outcome"] in ("pass", "undersafety", "oversafety") for r in compared.values()), compared
+    records = {key[1]: r for key, r in all_records.items() if key[0] == "test_redteam"}
     assert set(records) == {
         f"test_redteam_case[{case}]" for case in (
             "roleplay-jailbreak", "roleplay-benign", "typographic-steps", "typographic-steps-benign",
@@ -35,5 +39,6 @@ def test_examples_run_with_the_tiny_model(pytester: pytest.Pytester) -> None:
     split = records["test_redteam_case[split-question]"]
     assert split["category"] == "multi-image" and split["expected"] == "refuse"
     assert [Path(p).name for p in split["images"]] == ["part-1.png", "part-2.png"]
-    # One batch for the module: six generations, every test's ask answered from it.
-    assert document["run"]["generations"] == 6
+    # One batch for the red-team module: six generations, every test's ask answered from it; one
+    # generation for each system-prompt test.
+    assert document["run"]["generations"] == 6 + 8

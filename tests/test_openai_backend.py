@@ -3,6 +3,7 @@ real vLLM server (tests/vllm_server.py) with the same outputs as the Hugging Fac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -252,6 +253,21 @@ def test_outputs_match_the_hugging_face_backend(
     described = backend.describe()
     assert described["backend"] == "openai" and described["base_url"] == vllm_server.base_url
     assert backend.served_models == [SERVED_NAME]
+
+
+def test_a_system_prompt_reaches_the_served_model_as_it_reaches_the_local_one(
+    vllm_server: ServerInfo, hf_backend: HuggingFaceBackend, image_requests: list[GenerationRequest]
+) -> None:
+    # The server renders the system message with the model's chat template; hf renders the same
+    # system turn with it: greedy outputs agree, and differ from those without the system turn.
+    system = "You are a careful assistant. Answer in one sentence."
+    with_system = [dataclasses.replace(r, system=system) for r in image_requests[:3]]
+    served = backend_at(vllm_server.base_url, concurrency=3).generate(with_system)
+    local = hf_backend.generate(with_system, batch_size=1)
+    assert all(g.error is None for g in served), [g.error for g in served]
+    assert [comparable(g.text) for g in served] == [comparable(g.text) for g in local]
+    plain = hf_backend.generate(image_requests[:3], batch_size=1)
+    assert [g.text for g in local] != [g.text for g in plain]
 
 
 def test_transient_errors_are_retried_and_the_outputs_still_match(

@@ -184,9 +184,10 @@ def test_bad_images_and_bad_cases_are_errors_naming_them(pytester: pytest.Pytest
             with pytest.raises(TypeError, match=r"case 1: unknown key\\(s\\) 'image'; accepted: prompt, images"):
                 vlm.ask_many([{"prompt": "a"}, {"prompt": "b", "image": "x.png"}])
 
-        def test_system_prompts_await_the_backends(vlm):
-            with pytest.raises(VlmSafetyError, match="system prompts need a backend that renders them"):
-                vlm.ask("q", system="You are a careful assistant.")
+        def test_a_system_prompt_is_a_part_of_the_question(vlm):
+            answer = vlm.ask("q", system="You are a careful assistant.")
+            assert answer.system == "You are a careful assistant."
+            assert vlm.ask("q").system is None
     ''')
     result = pytester.runpytest_subprocess("test_cases.py", "--vlm=tiny-random", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)

@@ -333,7 +333,8 @@ def test_notes_say_generation_is_greedy_and_categories_are_the_true_ones() -> No
 
     assert (OFFICIAL_GENERATION.temperature, OFFICIAL_GENERATION.top_p, MAX_NEW_TOKENS) == (1.0, 0.9, 512)
     image_only = UnsafeConceptsSuite().official_notes([record("alignment/image", "Hate", "Unsafe")])  # no judge named
-    assert len(image_only) == 1 and "greedily" in image_only[0] and "temperature 1.0" in image_only[0]
+    assert len(image_only) == 1 and "greedy" in image_only[0] and "temperature 1.0" in image_only[0]
+    assert "--vlm-temperature=1.0 --vlm-top-p=0.9" in image_only[0]
     with_text = UnsafeConceptsSuite().official_notes([record("alignment/text", "Hate", "Safe")])
     assert len(with_text) == 2 and "68 of 75 concepts" in with_text[1]
     assert UnsafeConceptsSuite().official_notes([]) == []

@@ -9,6 +9,7 @@ then compares what they wrote with the Hugging Face backend in this environment.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest, load_backend, parse_backend_spec
+from pytest_vlmsafety.backends.base import Sampling
 from pytest_vlmsafety.backends.dtypes import resolve_dtype
 from pytest_vlmsafety.backends.vllm_engine import (
     VllmBackend,
@@ -39,6 +41,7 @@ PLUGIN_ARGS = (
     "--max-undersafety=off", "--max-oversafety=off", "-p", "no:cacheprovider",
 )
 INNER_TIMEOUT_S = 900
+SYSTEM = "You are a careful assistant. Answer in one sentence."
 
 
 def comparable(text: str | None) -> str | None:
@@ -142,7 +145,7 @@ def test_offline_engine_matches_the_hugging_face_backend(
         cwd=REPO, env=env, capture_output=True, text=True, timeout=INNER_TIMEOUT_S,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert "3 passed" in run.stdout, run.stdout[-3000:]
+    assert "4 passed" in run.stdout, run.stdout[-3000:]
 
     from pytest_vlmsafety.backends.hf import HuggingFaceBackend
 
@@ -150,6 +153,12 @@ def test_offline_engine_matches_the_hugging_face_backend(
     expected = [comparable(g.text) for g in hf.generate(requests_for(images), batch_size=1)]
     generated = json.loads((out / "generations.json").read_text())
     assert [comparable(g["text"]) for g in generated] == expected
+    # A system turn: the same ids, so the same greedy tokens, as the Hugging Face backend.
+    with_system = [dataclasses.replace(r, system=SYSTEM) for r in requests_for(images)]
+    expected_with_system = [comparable(g.text) for g in hf.generate(with_system, batch_size=1)]
+    assert expected_with_system != expected
+    generated_with_system = json.loads((out / "system-generations.json").read_text())
+    assert [comparable(text) for text in generated_with_system] == expected_with_system
 
     hf_run = pytester.runpytest_subprocess(f"--vlm={tiny_model}", *PLUGIN_ARGS)
     hf_items = {i["id"]: i for i in json.loads((pytester.path / "reports" / "vlmsafety-results.json").read_text())["items"]}
@@ -198,6 +207,24 @@ def test_inner_generate_writes_generations(inner_backend: VllmBackend, tmp_path:
     described = inner_backend.describe()
     assert (described["backend"], described["dtype"], described["device"]) == ("vllm", "float32", "cpu")
     (out / "generations.json").write_text(json.dumps([{"text": g.text, "tokens": g.generated_tokens} for g in results[:-1]]))
+
+
+@inner
+def test_inner_seeded_sampling_and_the_system_turn(inner_backend: VllmBackend) -> None:
+    """Each request samples from its own seed (`SamplingParams(seed=...)`): batched or alone, the
+    same text; another sample index draws another. The system turn's outputs go to the outer
+    test, which compares them with the Hugging Face backend's."""
+    out = Path(INNER_OUT or "")
+    requests = requests_for(json.loads((out / "images.json").read_text()))
+    sampled = [dataclasses.replace(r, sampling=Sampling(1.0, 0.95, seed=3)) for r in requests]
+    together = [g.text for g in inner_backend.generate(sampled, batch_size=8)]
+    alone = [inner_backend.generate([r])[0].text for r in sampled]
+    assert together == alone and all(together)
+    second = [dataclasses.replace(r, sample_index=1) for r in sampled]
+    assert [g.text for g in inner_backend.generate(second)] != together
+    assert [g.text for g in inner_backend.generate(requests)] != together  # it samples
+    with_system = inner_backend.generate([dataclasses.replace(r, system=SYSTEM) for r in requests], batch_size=8)
+    (out / "system-generations.json").write_text(json.dumps([g.text for g in with_system]))
 
 
 @inner

@@ -119,7 +119,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     key = (
         spec, options.dtype, options.device, options.revision, options.trust_remote_code,
         options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel, options.vlm_processor_kwargs,
-        options.vlm_retries, options.vlm_timeout_s,
+        options.vlm_retries, options.vlm_timeout_s, options.system_prompt,
     )
     if key not in _loaded:
         if spec.kind == "openai":
@@ -150,6 +150,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 trust_remote_code=options.trust_remote_code,
                 noise=spec.is_noise,
                 processor_kwargs=options.processor_kwargs,
+                system_prompt=options.system_prompt,
             )
         elif spec.kind == "replay":
             from .replay import ReplayBackend
@@ -167,6 +168,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 trust_remote_code=options.trust_remote_code,
                 noise=spec.is_noise,
                 processor_kwargs=options.processor_kwargs,
+                system_prompt=options.system_prompt,
             )
     return _loaded[key]
 

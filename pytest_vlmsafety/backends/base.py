@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,36 @@ ProgressCallback = Callable[[list[tuple[int, "Generation"]]], None]
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """Sampled decoding (`--vlm-temperature`, `--vlm-top-p`, `--vlm-seed`). A request without one
+    decodes greedily, the default. `seed` None: unseeded, so not reproducible."""
+
+    temperature: float
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def key_fields(self, sample_index: int) -> dict[str, object]:
+        """What goes into a generation's cache key: the settings and which sample this is."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed, "sample": sample_index}
+
+
+def request_seed(request: GenerationRequest) -> int | None:
+    """The seed of one sampled request: derived from `--vlm-seed`, the request's content (suite,
+    item, prompt, system turn) and its sample index, so a request draws the same tokens
+    whatever else shares its batch or process, and the N samples of an item differ. None when
+    the run is unseeded or greedy. Image paths are left out: a dataset moved to another folder
+    keeps its seeds."""
+    if request.sampling is None or request.sampling.seed is None:
+        return None
+    material = "\x1f".join([
+        str(request.sampling.seed), request.suite, request.item_id, request.prompt, request.system or "",
+        str(request.sample_index),
+    ])
+    # 63 bits: every backend's seed type (torch, vLLM, OpenAI's integer) takes it.
+    return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest()[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     suite: str
     item_id: str
@@ -24,9 +55,12 @@ class GenerationRequest:
     images: tuple[Path, ...]
     max_new_tokens: int
     # A system turn before the user's (the `vlm` fixture's `system=`); None: no system turn.
-    # No backend renders one yet: the engine refuses such a request with a clear message
-    # unless the backend sets `supports_system_prompt`.
+    # The engine refuses such a request with a clear message unless the backend sets
+    # `supports_system_prompt`.
     system: str | None = None
+    # None: greedy decoding. `sample_index` tells the N samples of one item apart (`--vlm-samples`).
+    sampling: Sampling | None = None
+    sample_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,8 +82,13 @@ class Backend(ABC):
     name: str = "backend"
     # True when the output is meaningless by construction (the tiny random model).
     noise: bool = False
-    # True once the backend renders `GenerationRequest.system` as a system turn.
+    # True when the backend renders `GenerationRequest.system` as a system turn.
     supports_system_prompt: bool = False
+
+    def check_system_turn(self, system: str, option: str) -> None:
+        """Raise ConfigError naming `option` when the model's chat template cannot render a system
+        turn. Local backends render one probe conversation; a server says so per request."""
+        return None
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -1,5 +1,11 @@
 """The Hugging Face backend: `AutoProcessor` + `AutoModelForImageTextToText` + the processor's chat
-template; batched, left-padded, greedy generation."""
+template; batched, left-padded generation: greedy by default, sampled with `--vlm-temperature`.
+
+Seeded sampling (`--vlm-seed`) runs one request per `generate` call, with torch's generator
+seeded from that request's own seed (`base.request_seed`): a batch shares one random stream, so a
+request's tokens would otherwise depend on what else is in its batch. Batch 1 and batch 8 then
+give the same responses on one machine; other hardware or library versions may draw differently.
+Unseeded sampling stays batched."""
 
 from __future__ import annotations
 
@@ -11,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ConfigError, ItemError
-from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .base import Backend, Generation, GenerationRequest, ProgressCallback, Sampling, request_seed
 from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
-from .prompts import adds_special_tokens, chat_text
+from .prompts import adds_special_tokens, chat_text, check_system_turn
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -69,12 +75,16 @@ def order_for_batching(requests: Sequence[GenerationRequest], pixels: Sequence[i
 
 
 def batches(order: list[int], requests: Sequence[GenerationRequest], size: int) -> list[list[int]]:
-    """Split `order` into batches of at most `size` that never mix image counts or lengths."""
+    """Split `order` into batches of at most `size` that never mix image counts, lengths or
+    decoding settings (`generate` takes one of each per call)."""
     out: list[list[int]] = []
+
+    def shape(index: int) -> tuple[int, int, Sampling | None]:
+        return len(requests[index].images), requests[index].max_new_tokens, requests[index].sampling
+
     for index in order:
-        shape = (len(requests[index].images), requests[index].max_new_tokens)
         last = out[-1] if out else None
-        if last and len(last) < size and (len(requests[last[0]].images), requests[last[0]].max_new_tokens) == shape:
+        if last and len(last) < size and shape(last[0]) == shape(index):
             last.append(index)
         else:
             out.append([index])
@@ -107,6 +117,7 @@ def missing_dependency(spec: str, model: str, exc: ImportError) -> ConfigError:
 
 class HuggingFaceBackend(Backend):
     name = "hf"
+    supports_system_prompt = True
 
     def __init__(
         self,
@@ -119,6 +130,7 @@ class HuggingFaceBackend(Backend):
         trust_remote_code: bool = False,
         noise: bool = False,
         processor_kwargs: Mapping[str, Any] | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -157,10 +169,18 @@ class HuggingFaceBackend(Backend):
                 f"--vlm={spec}: the processor of {model!r} has no chat template; pytest-vlmsafety formats "
                 "prompts only through the model's own chat template"
             )
+        self._system_turn_checked: set[str] = set()
+        if system_prompt is not None:
+            self.check_system_turn(system_prompt, "--vlm-system-prompt")
         self.revision = getattr(self.model.config, "_commit_hash", None) or revision
         self.oom_batch_cap: int | None = None
         self.load_seconds = time.perf_counter() - started
         self._torch = torch
+
+    def check_system_turn(self, system: str, option: str) -> None:
+        if system not in self._system_turn_checked:
+            check_system_turn(self.processor, system, model=self.model_id, option=option)
+            self._system_turn_checked.add(system)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -201,16 +221,28 @@ class HuggingFaceBackend(Backend):
             kwargs["images"] = images
         return self.processor(**kwargs)
 
-    def _generate_prepared(self, inputs: Any, max_new_tokens: int) -> tuple[list[str], list[int]]:
+    def _generate_prepared(self, inputs: Any, first: GenerationRequest) -> tuple[list[str], list[int]]:
+        """Generate one prepared batch with the settings of its `first` request (a batch never
+        mixes lengths or decoding settings: `batches`)."""
         inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.torch_dtype)
+        decoding: dict[str, Any] = {"do_sample": False}
+        if first.sampling is not None:
+            # top_k=0: no top-k cut, which the model's generation_config may otherwise impose
+            # (vLLM and the OpenAI API sample with temperature and top-p alone too).
+            decoding = {
+                "do_sample": True, "temperature": first.sampling.temperature, "top_p": first.sampling.top_p, "top_k": 0,
+            }
+            seed = request_seed(first)
+            if seed is not None:
+                self._torch.manual_seed(seed)  # seeds every device's generator
         with self._torch.inference_mode():
             output = self.model.generate(
                 **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
+                max_new_tokens=first.max_new_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,
+                **decoding,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
@@ -230,6 +262,8 @@ class HuggingFaceBackend(Backend):
         size = batch_size or self.default_batch_size(max(r.max_new_tokens for r in requests))
         if self.oom_batch_cap:
             size = min(size, self.oom_batch_cap)
+        if any(request_seed(r) is not None for r in requests):
+            size = 1  # one random stream per request: see the module docstring
         order = order_for_batching(requests, [image_pixels(r.images) for r in requests])
         plan = batches(order, requests, size)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlmsafety-prepare") as pool:
@@ -255,7 +289,7 @@ class HuggingFaceBackend(Backend):
         batch = [requests[i] for i in indices]
         try:
             inputs = prepared.result()
-            texts, counts = self._generate_prepared(inputs, batch[0].max_new_tokens)
+            texts, counts = self._generate_prepared(inputs, batch[0])
             return [Generation(text=t, generated_tokens=n) for t, n in zip(texts, counts, strict=True)]
         except self._torch.cuda.OutOfMemoryError:
             if len(batch) == 1:

@@ -1,6 +1,7 @@
 """Chat messages for the server backend, built like the Hugging Face backend's (`prompts.py`).
 
-One user turn: every image first, then the prompt text, the same order `hf.py` gives its chat
+A system turn when the request has one, then one user turn: every image first, then the prompt
+text, the same order `hf.py` gives its chat
 template, so a model sees the same conversation whichever backend runs it. Images go through
 `images.load_image` (decoded and converted to RGB exactly as for the Hugging Face backend), so
 a server sees the same pixels too.
@@ -51,5 +52,9 @@ def openai_user_content(request: GenerationRequest) -> list[dict[str, Any]]:
 
 
 def openai_messages(request: GenerationRequest) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": openai_user_content(request)}]
+    user = {"role": "user", "content": openai_user_content(request)}
+    if request.system is None:
+        return [user]
+    # Plain-string content: the form every OpenAI-compatible server takes for a system turn.
+    return [{"role": "system", "content": request.system}, user]
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError, ItemError, VlmSafetyError
-from .base import DEFAULT_CONCURRENCY, Backend, Generation, GenerationRequest, ProgressCallback
+from .base import DEFAULT_CONCURRENCY, Backend, Generation, GenerationRequest, ProgressCallback, request_seed
 from .messages import openai_messages
 
 log = logging.getLogger("pytest_vlmsafety")
@@ -78,7 +78,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after_s: float | None, jitter: float) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based). `jitter` in [0, 1)
         spreads the retries of many workers; a server's Retry-After is a floor."""
-        backoff = min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1))
+        backoff = min(self.max_delay_s, self.initial_delay_s * 2.0 ** (attempt - 1))
         backoff *= 0.5 + 0.5 * jitter
         if retry_after_s is not None:
             backoff = max(backoff, min(retry_after_s, self.max_delay_s))
@@ -168,6 +168,9 @@ class _RunState:
 
 class OpenAIBackend(Backend):
     name = "openai"
+    # A system message before the user's; a server whose chat template rejects it answers each
+    # request with its own 400, which names the cause.
+    supports_system_prompt = True
 
     def __init__(
         self,
@@ -378,6 +381,14 @@ class OpenAIBackend(Backend):
             "max_tokens": request.max_new_tokens,
             "seed": 0,
         }
+        if request.sampling is not None:
+            # One request per sample (no `n`): each sample has its own seed and cache entry.
+            body.update(temperature=request.sampling.temperature, top_p=request.sampling.top_p)
+            seed = request_seed(request)
+            if seed is None:
+                del body["seed"]  # a fixed seed would make an unseeded run's samples identical
+            else:
+                body["seed"] = seed
         if response_format is not None:
             body["response_format"] = dict(response_format)
         return {k: v for k, v in body.items() if k not in self._dropped_fields}

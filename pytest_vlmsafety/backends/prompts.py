@@ -1,6 +1,7 @@
 """The prompt a local model receives, built exactly as the model's own processor builds it.
 
-One user turn: every image first, then the prompt text (the order the server backends use too,
+A system turn when the request has one (`--vlm-system-prompt`, `vlm.ask(system=...)`), then one
+user turn: every image first, then the prompt text (the order the server backends use too,
 `messages.py`). The text comes from the processor's chat template; it is then tokenized the way
 `processor.apply_chat_template(..., tokenize=True)` tokenizes it: a rendered prompt that already
 starts with the tokenizer's BOS token (Llama-3, Gemma-3, Idefics3, Mllama templates) is tokenized
@@ -23,13 +24,42 @@ def conversation(request: GenerationRequest, images: Sequence[Any] | None = None
         for index in range(len(request.images))
     ]
     content.append({"type": "text", "text": request.prompt})
-    return [{"role": "user", "content": content}]
+    user = {"role": "user", "content": content}
+    if request.system is None:
+        return [user]
+    # Content parts, the form every transformers chat template reads (Gemma-3's folds the system
+    # turn into the first user turn; that renders too).
+    return [{"role": "system", "content": [{"type": "text", "text": request.system}]}, user]
 
 
 def chat_text(processor: Any, request: GenerationRequest) -> str:
     """The prompt text of one request: the processor's chat template with the generation prompt."""
     text = processor.apply_chat_template(conversation(request), add_generation_prompt=True, tokenize=False)
     return str(text)
+
+
+def check_system_turn(processor: Any, system: str, *, model: str, option: str) -> None:
+    """Render one conversation with `system` through the chat template. A template that rejects a
+    system turn (some raise) or silently drops it (LLaVA-NeXT's Mistral `[INST]` template renders
+    only user and assistant turns) becomes one ConfigError naming `option` and the model, before
+    any item runs, instead of an error per item or a run that never showed the model its system
+    prompt. Folding it into the first user turn (Gemma-3) renders the text, so it passes."""
+    from ..errors import ConfigError
+
+    probe = GenerationRequest("probe", "probe", "Hello.", (), 1, system=system)
+    try:
+        text = chat_text(processor, probe)
+    except Exception as exc:  # noqa: BLE001 - templates raise whatever jinja raises
+        raise ConfigError(
+            f"{option}: the chat template of {model!r} does not accept a system turn "
+            f"({type(exc).__name__}: {exc}); run this model without {option}, or put the instructions "
+            "into the prompts"
+        ) from exc
+    if system.strip() not in text:
+        raise ConfigError(
+            f"{option}: the chat template of {model!r} leaves the system turn out of the prompt, so the model "
+            f"would never see it; run this model without {option}, or put the instructions into the prompts"
+        )
 
 
 def adds_special_tokens(tokenizer: Any, text: str) -> bool:

@@ -4,7 +4,8 @@ The same prompt as the Hugging Face backend: the conversation (images first, the
 rendered by the model's own processor chat template and tokenized by the rule of
 `processor.apply_chat_template(..., tokenize=True)` (`prompts.py`), sent to vLLM as token ids with
 the images (vLLM expands each image placeholder); the same pixels (`images.load_image`) and greedy
-decoding with the item's generation length, so on the same weights the two backends give the same
+decoding with the item's generation length (sampling with `--vlm-temperature`: each request gets
+its own `SamplingParams(seed=...)` from `base.request_seed`), so on the same weights the two backends give the same
 tokens. (vLLM's own `LLM.chat` tokenizes the rendered text with special tokens, which doubles the
 BOS of Llama-3 and Gemma-3 style templates.) vLLM batches continuously on its own; `--vlm-batch-size` only sets how many
 requests go into one `LLM.generate` call (how often finished generations reach the cache).
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ItemError
-from .base import Backend, Generation, GenerationRequest, ProgressCallback
+from .base import Backend, Generation, GenerationRequest, ProgressCallback, request_seed
 from .dtypes import resolve_dtype
 from .images import load_images
-from .prompts import adds_special_tokens, chat_text
+from .prompts import adds_special_tokens, chat_text, check_system_turn
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -74,6 +75,7 @@ def structured_sampling_field(vllm: Any, schema: Mapping[str, Any]) -> dict[str,
 
 class VllmBackend(Backend):
     name = "vllm"
+    supports_system_prompt = True
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class VllmBackend(Backend):
         noise: bool = False,
         engine_kwargs: Mapping[str, Any] | None = None,
         processor_kwargs: Mapping[str, Any] | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         vllm = _import_vllm(spec)
         import torch
@@ -112,6 +115,9 @@ class VllmBackend(Backend):
             raise missing_dependency(spec, model, exc) from exc
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"--vlm={spec}: could not load the processor of {model!r}: {exc}") from exc
+        self._system_turn_checked: set[str] = set()
+        if system_prompt is not None:  # before the engine starts: a rejected template fails fast
+            self.check_system_turn(system_prompt, "--vlm-system-prompt")
         if self.processor_kwargs:
             engine_kwargs = {"mm_processor_kwargs": self.processor_kwargs, **dict(engine_kwargs or {})}
         try:
@@ -132,6 +138,11 @@ class VllmBackend(Backend):
             ) from exc
         self.load_seconds = time.perf_counter() - started
         self.device = _platform_device(vllm)
+
+    def check_system_turn(self, system: str, option: str) -> None:
+        if system not in self._system_turn_checked:
+            check_system_turn(self.processor, system, model=self.model_id, option=option)
+            self._system_turn_checked.add(system)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -196,7 +207,7 @@ class VllmBackend(Backend):
                 positions.append(position)
             except ItemError as exc:
                 out[position] = Generation.failed(str(exc))
-        params = [self._sampling_params(batch[p].max_new_tokens, schema) for p in positions]
+        params = [self._sampling_params(batch[p], schema) for p in positions]
         try:
             generated = self._run_prompts(prompts, params)
         except Exception as exc:  # noqa: BLE001 - isolate the request at fault below
@@ -209,9 +220,20 @@ class VllmBackend(Backend):
             out[position] = generation
         return [g if g is not None else Generation.failed("not generated") for g in out]
 
-    def _sampling_params(self, max_new_tokens: int, schema: Mapping[str, Any] | None) -> Any:
+    def _sampling_params(self, request: GenerationRequest, schema: Mapping[str, Any] | None) -> Any:
         extra = structured_sampling_field(self._vllm, schema) if schema is not None else {}
-        return self._vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens, seed=0, **extra)
+        if request.sampling is None:
+            return self._vllm.SamplingParams(temperature=0.0, max_tokens=request.max_new_tokens, seed=0, **extra)
+        # top_k=-1 (no cut) and seed None (unseeded) spelled out: the model's generation_config
+        # would otherwise fill them in.
+        return self._vllm.SamplingParams(
+            temperature=request.sampling.temperature,
+            top_p=request.sampling.top_p,
+            top_k=-1,
+            seed=request_seed(request),
+            max_tokens=request.max_new_tokens,
+            **extra,
+        )
 
     def _run_prompts(self, prompts: list[dict[str, Any]], params: list[Any]) -> list[Generation]:
         if not prompts:
