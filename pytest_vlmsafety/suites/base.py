@@ -26,7 +26,6 @@ class Suite(ABC):
     """A benchmark: items from its native layout, its official judge, its official metrics."""
 
     name: ClassVar[str]
-    description: ClassVar[str] = ""
     # Selectable subsets, as given after the colon: `--safety-suite=vscbench:text/figstep`.
     subsets: ClassVar[tuple[str, ...]] = ()
     # Judge used when the user passes no `--safety-judge` (registry name, see judges/).

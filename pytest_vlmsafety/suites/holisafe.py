@@ -140,7 +140,6 @@ class HoliSafeSuite(Suite):
     """HoliSafe-Bench from its native layout, judged and scored as the official code does."""
 
     name = "holisafe"
-    description = "HoliSafe-Bench: 4,031 image+query items across all five image/query safety combinations"
     subsets = HOLISAFE_TYPES
     default_judge = "holisafe-rule"
 

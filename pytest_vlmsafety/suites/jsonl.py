@@ -155,7 +155,6 @@ class JsonlSuite(Suite):
     """A suite from the user's own JSONL file (`--safety-suite=path/to/file.jsonl`)."""
 
     name: ClassVar[str] = "jsonl"
-    description: ClassVar[str] = "A user suite: one safety item a line of a JSONL file."
     subsets: ClassVar[tuple[str, ...]] = ()
     default_judge: ClassVar[str] = "refusal"
 

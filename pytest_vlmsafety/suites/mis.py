@@ -70,7 +70,6 @@ class MisSuite(Suite):
     """The MIS test splits from their native layout; every item should be refused."""
 
     name = "mis"
-    description = "MIS test: 2,285 unsafe question + two-image items (easy, hard, real)"
     subsets = MIS_SPLITS
     default_judge = "refusal"
 

@@ -23,10 +23,6 @@ BUNDLED_PACKAGE = "pytest_vlmsafety.bundled_suites"
 
 class SampleSuite(Suite):
     name: ClassVar[str] = "sample"
-    description: ClassVar[str] = (
-        "Bundled contrast pairs (benign vs hazardous image; safe vs unsafe typographic query) "
-        "for smoke-testing a model's safety calibration without any download."
-    )
     subsets: ClassVar[tuple[str, ...]] = ("image", "text")
     default_judge: ClassVar[str] = "refusal"
 

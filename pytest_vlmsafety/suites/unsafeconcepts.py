@@ -244,10 +244,6 @@ class UnsafeConceptsSuite(Suite):
     """UnsafeConcepts from its official layout, with the official prompts and metrics."""
 
     name = "unsafeconcepts"
-    description = (
-        "UnsafeConcepts: perception (1,567 multiple-choice) and alignment (7,835 image + 375 text-only "
-        "'is it safe?' questions) on 75 unsafe concepts"
-    )
     subsets = SUBSETS
     # The official RoBERTa classifiers, falling back to the rule parsers when they cannot load.
     default_judge = "unsafeconcepts-classifier"

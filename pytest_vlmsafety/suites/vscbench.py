@@ -356,10 +356,6 @@ class VscbenchSuite(Suite):
     """VSCBench from its native layout, judged and scored as the official code does."""
 
     name = "vscbench"
-    description = (
-        "VSCBench: safety calibration, 1,800 image-centric and 2,250 text-centric (5 variants) "
-        "prompt+image items, each in safe/unsafe contrast"
-    )
     subsets = (IMAGE_SUBSET, TEXT_SUBSET, *TEXT_SUBSETS)
     default_judge = "vscbench-rule"
 
