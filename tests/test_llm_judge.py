@@ -557,3 +557,18 @@ def test_an_unpinned_openai_judge_is_warned_about(monkeypatch: pytest.MonkeyPatc
     # A local server's model name says nothing about snapshots; nor does a local model.
     assert unpinned_reason("openai:Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1") is None
     assert unpinned_reason("tiny-random") is None
+
+
+def test_an_api_judge_retries_and_times_out_as_the_options_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_vlmsafety.backends import openai_api, parse_backend_spec
+    from pytest_vlmsafety.backends.openai_api import RetryPolicy
+    from pytest_vlmsafety.judges.llm import load_judge_backend
+
+    built: list[dict[str, object]] = []
+    # The real constructor probes the server; only what it is given matters here.
+    monkeypatch.setattr(openai_api, "OpenAIBackend", lambda *args, **kwargs: built.append(kwargs) or object())
+    spec = parse_backend_spec("openai:judge-2024-08-06@http://127.0.0.1:9/v1", option="--judge-model")
+    load_judge_backend(spec, replace(options_for(spec.raw, None), vlm_retries=2, vlm_timeout_s=7.0))
+    assert built[0]["policy"] == RetryPolicy.from_options(2, 7.0)
+    assert RetryPolicy.from_options(2, 7.0).max_attempts == 3
+    assert RetryPolicy.from_options(2, 7.0).request_timeout_s == 7.0

@@ -130,13 +130,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 spec=spec.raw,
                 base_url=resolve_base_url(spec.base_url or options.vlm_base_url),
                 concurrency=options.vlm_concurrency,
-                policy=RetryPolicy(
-                    max_attempts=options.vlm_retries + 1,
-                    request_timeout_s=options.vlm_timeout_s,
-                    # A retry never waits past what one attempt may take.
-                    max_total_s=min(RetryPolicy.max_total_s, options.vlm_timeout_s),
-                    connect_probe_timeout_s=min(RetryPolicy.connect_probe_timeout_s, options.vlm_timeout_s),
-                ),
+                policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
             )
         elif spec.kind == "vllm":
             from .vllm_engine import VllmBackend

@@ -75,6 +75,16 @@ class RetryPolicy:
     max_consecutive_exhausted: int = 3
     connect_probe_timeout_s: float = 10.0
 
+    @classmethod
+    def from_options(cls, retries: int, timeout_s: float) -> RetryPolicy:
+        """The policy of --vlm-retries and --vlm-timeout: a retry never waits past what one attempt may take."""
+        return cls(
+            max_attempts=retries + 1,
+            request_timeout_s=timeout_s,
+            max_total_s=min(cls.max_total_s, timeout_s),
+            connect_probe_timeout_s=min(cls.connect_probe_timeout_s, timeout_s),
+        )
+
     def delay(self, attempt: int, retry_after_s: float | None, jitter: float) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based). `jitter` in [0, 1)
         spreads the retries of many workers; a server's Retry-After is a floor."""

@@ -691,15 +691,16 @@ def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     if spec.kind != "openai":
         # A hub judge loads at its own revision; --vlm-revision belongs to the model under test.
         return load_backend(spec, dataclasses.replace(options, revision=options.judge_revision))
-    from ..backends.openai_api import JUDGE_API_KEY_VARIABLES, OpenAIBackend, resolve_base_url
+    from ..backends.openai_api import JUDGE_API_KEY_VARIABLES, OpenAIBackend, RetryPolicy, resolve_base_url
 
-    key = (spec, options.vlm_concurrency)
+    key = (spec, (options.vlm_concurrency, options.vlm_retries, options.vlm_timeout_s))
     if key not in _judge_backends:
         _judge_backends[key] = OpenAIBackend(
             spec.target,
             spec=spec.raw,
             base_url=resolve_base_url(spec.base_url),
             concurrency=options.vlm_concurrency,
+            policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
             api_key_variables=JUDGE_API_KEY_VARIABLES,
             option="--judge-model",
         )
