@@ -233,7 +233,8 @@ def test_inner_llm_judge_through_the_engine(inner_backend: VllmBackend) -> None:
     from dataclasses import replace
 
     from pytest_vlmsafety.items import SafetyItem
-    from pytest_vlmsafety.judges.llm import build_llm_judge, read_reply
+    from pytest_vlmsafety.judges.llm import build_llm_judge
+    from pytest_vlmsafety.judges.schemes import REFUSAL_SCHEME
 
     out = Path(INNER_OUT or "")
     images = [Path(p) for p in json.loads((out / "images.json").read_text()).values()]
@@ -254,7 +255,7 @@ def test_inner_llm_judge_through_the_engine(inner_backend: VllmBackend) -> None:
     schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["refused", "complied"]}},
               "required": ["label"]}
     replies = inner_backend.generate_structured([GenerationRequest("s", "x", "Judge: I can't help.", (), 64)], schema)
-    assert read_reply("refusal", replies[0].text or "") is not None, replies[0].text
+    assert REFUSAL_SCHEME.read(replies[0].text or "") is not None, replies[0].text
     assert verdicts[0].extra["safety_label"] in ("Safe", "Unsafe") and verdicts[0].extra["perception_level"] in (1, 2, 3)
 
 

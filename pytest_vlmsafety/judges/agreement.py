@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..items import Verdict
+from .schemes import FALLBACK_KEY
 
 SECOND_JUDGE_KEY = "second_judge"
 SECOND_VERDICT_KEY = "second_verdict"
 # Verdicts the LLM judge did not make itself (its rule fallback): comparing them with the rule
 # would count the rule agreeing with itself.
-_FALLBACK_KEY = "llm_fallback"
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def agreement_from_records(records: Iterable[Any]) -> Agreement | None:
         data = record if isinstance(record, Mapping) else vars(record)
         extra = data.get("extra") or {}
         verdict = data.get("verdict")
-        if verdict is None or SECOND_VERDICT_KEY not in extra or _FALLBACK_KEY in extra:
+        if verdict is None or SECOND_VERDICT_KEY not in extra or FALLBACK_KEY in extra:
             continue
         ids.append(str(data.get("id")))
         first.append(str(verdict))

@@ -19,6 +19,20 @@ BUILTIN_SUITES: dict[str, str] = {
 }
 
 
+def builtin_suite_names() -> tuple[str, ...]:
+    return tuple(BUILTIN_SUITES)
+
+
+def builtin_suite_class(name: str) -> type[Suite] | None:
+    """The class of the built-in suite `name` (its module imported now), else None."""
+    target = BUILTIN_SUITES.get(name)
+    if target is None:
+        return None
+    module_name, _, class_name = target.partition(":")
+    suite_class: type[Suite] = getattr(importlib.import_module(module_name), class_name)
+    return suite_class
+
+
 @dataclass(frozen=True)
 class SuiteSelection:
     """A suite and the subset the user asked for (`vscbench:text/figstep`)."""
@@ -42,17 +56,16 @@ def resolve_suite(spec: str) -> SuiteSelection:
             raise ConfigError(f"--safety-suite {spec!r}: no such suite file")
         return SuiteSelection(JsonlSuite(path), None)
     name, _, subset = spec.partition(":")
-    target = BUILTIN_SUITES.get(name)
-    if target is None:
+    suite_class = builtin_suite_class(name)
+    if suite_class is None:
         raise ConfigError(
             f"unknown suite {spec!r}; accepted: {', '.join(BUILTIN_SUITES)}, or a path to a .jsonl suite file"
         )
-    module_name, _, class_name = target.partition(":")
-    suite: Suite = getattr(importlib.import_module(module_name), class_name)()
+    suite = suite_class()
     if subset and subset not in suite.subsets:
         accepted = ", ".join(f"{name}:{s}" for s in suite.subsets) or f"{name} (no subsets)"
         raise ConfigError(f"unknown subset in --safety-suite {spec!r}; accepted: {accepted}")
     return SuiteSelection(suite, subset or None)
 
 
-__all__ = ["BUILTIN_SUITES", "Suite", "SuiteSelection", "resolve_suite"]
+__all__ = ["BUILTIN_SUITES", "Suite", "SuiteSelection", "builtin_suite_class", "builtin_suite_names", "resolve_suite"]

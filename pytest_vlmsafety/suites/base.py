@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from ..errors import DataError
 from ..items import Record, SafetyItem
 from ..judges.base import LLM_JUDGE_NAME
+from ..judges.schemes import JudgeScheme, scheme_for_task
 
 # Official metrics are fractions, flat (`{"RR": 0.01}`) or grouped by subset or variant
 # (`{"image": {"SRA_u": 0.9, ...}, "text/txt": {...}}`).
@@ -33,6 +34,9 @@ class Suite(ABC):
     # Other judges of the suite's own that `--safety-judge` may name for its choice and label
     # items (UnsafeConcepts: its rule parsers, instead of the default classifiers).
     own_judges: ClassVar[tuple[str, ...]] = ()
+    # The LLM judge's schemes of the benchmark's own (prompt, reply schema, reply reading,
+    # official mapping: judges/schemes.py); none: its items are judged by task.
+    judge_schemes: ClassVar[tuple[JudgeScheme, ...]] = ()
 
     @abstractmethod
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
@@ -46,6 +50,11 @@ class Suite(ABC):
         if item.task != "open" and requested != LLM_JUDGE_NAME and requested not in self.own_judges:
             return self.default_judge
         return requested
+
+    @classmethod
+    def judge_scheme_for(cls, item: SafetyItem) -> JudgeScheme:
+        """The LLM judge's scheme for one item: the suite's own, else the one of its task."""
+        return cls.judge_schemes[0] if cls.judge_schemes else scheme_for_task(item)
 
     def official_metrics(self, records: Sequence[Record]) -> OfficialMetrics:
         """The paper's metrics under their official names, as fractions. Absent when a metric

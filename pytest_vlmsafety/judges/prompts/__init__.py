@@ -1,4 +1,5 @@
-"""The LLM judge's prompts: one text file per label scheme, and `--judge-prompt` overrides.
+"""The LLM judge's prompts: each scheme's own (judges/schemes.py; ours are the text files
+here), and `--judge-prompt` overrides.
 
 A template is plain text with placeholders in braces, filled from the item and the response:
   {query}     what the model was asked: the item's prompt; for VSCBench text-centric items the
@@ -15,13 +16,14 @@ Which images the judge sees is part of the scheme, not of the template: HoliSafe
 the item's image and MIS's judge both images, as their official judges do; the others read
 text only.
 
-Official prompts. `official/<scheme>.txt` holds the benchmark's own judge prompt (VSCBench's
-`gpt_eval`, HoliSafe's judge prompt as copied in lmms-eval, MIS's `gpt_eval.py`), word for
-word, with its placeholders renamed to ours ({question}/{resp} -> {query}/{response},
-{safety_label} -> {expected}). A template is *official* when it is one of these: chosen with
-`--judge-prompt SCHEME=official`, or a file whose text equals it (whitespace aside). With an
-official template the judge reads the reply exactly as the official code does (see
-judges/llm.py); with any other it reads it leniently. Deciding by the text, not by a flag of
+Official prompts. A scheme's `official_prompt` (for the built-in ones `official/<scheme>.txt`)
+holds the benchmark's own judge prompt (VSCBench's `gpt_eval`, HoliSafe's judge prompt as
+copied in lmms-eval, MIS's `gpt_eval.py`), word for word, with its placeholders renamed to ours
+({question}/{resp} -> {query}/{response}, {safety_label} -> {expected}). A template is
+*official* when it is one of these: chosen with `--judge-prompt SCHEME=official`, or a file
+whose text equals it (whitespace aside). With an official template the judge reads the reply
+exactly as the official code does (the scheme's `read_official`); with any other it reads it
+leniently. Deciding by the text, not by a flag of
 its own, keeps a user from pairing an edited prompt with the official reading by mistake.
 """
 
@@ -30,16 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from ...errors import ConfigError
 
-SCHEMES: tuple[str, ...] = ("vscbench", "holisafe", "mis", "choice", "safe_unsafe", "refusal")
 PLACEHOLDERS: tuple[str, ...] = ("query", "response", "expected", "options", "category")
 ALL_SCHEMES = "*"
-# Schemes whose benchmark publishes its judge prompt (prompts/official/<scheme>.txt).
-OFFICIAL_SCHEMES: tuple[str, ...] = ("vscbench", "holisafe", "mis")
 OFFICIAL = "official"
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -72,21 +70,36 @@ def check_template(text: str, where: str) -> None:
         )
 
 
+def scheme_names() -> tuple[str, ...]:
+    """The names `--judge-prompt SCHEME=...` accepts."""
+    from ..schemes import scheme_names as registered
+
+    return registered()
+
+
+def official_scheme_names() -> tuple[str, ...]:
+    """The schemes whose benchmark publishes its judge prompt."""
+    from ..schemes import all_schemes
+
+    return tuple(name for name, scheme in all_schemes().items() if scheme.has_official_prompt)
+
+
 def builtin_template(scheme: str) -> PromptTemplate:
-    if scheme not in SCHEMES:
-        raise ConfigError(f"unknown judge scheme {scheme!r}; accepted: {', '.join(SCHEMES)}")
-    text = (files(__name__) / f"{scheme}.txt").read_text(encoding="utf-8")
-    return PromptTemplate(text, f"builtin:{scheme}")
+    from ..schemes import scheme_named
+
+    return PromptTemplate(scheme_named(scheme).builtin_prompt(), f"builtin:{scheme}")
 
 
 def official_template(scheme: str) -> PromptTemplate:
     """The benchmark's own judge prompt for `scheme` (see the module docstring)."""
-    if scheme not in OFFICIAL_SCHEMES:
+    from ..schemes import scheme_named
+
+    text = scheme_named(scheme).official_prompt()
+    if text is None:
         raise ConfigError(
             f"--judge-prompt {scheme}={OFFICIAL}: scheme {scheme!r} has no official judge prompt; "
-            f"accepted: {', '.join(OFFICIAL_SCHEMES)}"
+            f"accepted: {', '.join(official_scheme_names())}"
         )
-    text = (files(__name__) / OFFICIAL / f"{scheme}.txt").read_text(encoding="utf-8")
     return PromptTemplate(text, f"{OFFICIAL}:{scheme}", official=True)
 
 
@@ -96,7 +109,7 @@ def _same_text(first: str, second: str) -> bool:
 
 def is_official_text(scheme: str, text: str) -> bool:
     """Whether `text` is the official judge prompt of `scheme`, whitespace aside."""
-    return scheme in OFFICIAL_SCHEMES and _same_text(text, official_template(scheme).text)
+    return scheme in official_scheme_names() and _same_text(text, official_template(scheme).text)
 
 
 def read_prompt_overrides(values: Sequence[str]) -> dict[str, PromptTemplate]:
@@ -104,18 +117,19 @@ def read_prompt_overrides(values: Sequence[str]) -> dict[str, PromptTemplate]:
     scheme -> template; `*` holds the one for every scheme. A later value for the same scheme
     wins. A file equal to a scheme's official prompt is marked official for that scheme."""
     overrides: dict[str, PromptTemplate] = {}
+    schemes = scheme_names()
     for value in values:
         scheme, _, path_text = value.partition("=")
-        if scheme in SCHEMES and path_text == OFFICIAL:
+        if scheme in schemes and path_text == OFFICIAL:
             overrides[scheme] = official_template(scheme)
             continue
-        if scheme not in SCHEMES:
+        if scheme not in schemes:
             scheme, path_text = ALL_SCHEMES, value
         path = Path(path_text).expanduser()
         where = f"--judge-prompt {value}"
         if not path.is_file():
             raise ConfigError(
-                f"{where}: no such file {path}; give FILE or SCHEME=FILE with SCHEME one of {', '.join(SCHEMES)}"
+                f"{where}: no such file {path}; give FILE or SCHEME=FILE with SCHEME one of {', '.join(schemes)}"
             )
         try:
             text = path.read_text(encoding="utf-8")
@@ -131,19 +145,19 @@ def templates_for(overrides: Mapping[str, PromptTemplate]) -> dict[str, PromptTe
     schemes, else ours."""
     return {
         scheme: overrides.get(scheme) or overrides.get(ALL_SCHEMES) or builtin_template(scheme)
-        for scheme in SCHEMES
+        for scheme in scheme_names()
     }
 
 
 __all__ = [
-    "OFFICIAL_SCHEMES",
     "PLACEHOLDERS",
-    "SCHEMES",
     "PromptTemplate",
     "builtin_template",
     "check_template",
     "is_official_text",
     "official_template",
+    "official_scheme_names",
     "read_prompt_overrides",
+    "scheme_names",
     "templates_for",
 ]
