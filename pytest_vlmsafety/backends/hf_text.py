@@ -108,12 +108,14 @@ class TextCausalLMBackend(Backend):
         progress: ProgressCallback | None = None,
         batch_size: int | None = None,
     ) -> list[Generation]:
-        with_images = [record_key(request.suite, request.item_id) for request in requests if request.images]
+        with_images = [request for request in requests if request.images]
         if with_images:
+            first = record_key(with_images[0].suite, with_images[0].item_id)
+            suites = ", ".join(sorted({request.suite for request in with_images}))
             raise ConfigError(
                 f"{self.option}={self.spec} is a text-only model, but {len(with_images)} judgement(s) must show the "
-                f"judge the item's images (first: {with_images[0]}); HoliSafe and MIS judges see the images, as "
-                f"their official judges do: use a vision-language judge model for them"
+                f"judge the item's images (first: {first}); the judge scheme of {suites} shows the images, as its "
+                f"official judge does: use a vision-language judge model for it"
             )
         size = batch_size or self.default_batch_size()
         out: list[Generation] = []
