@@ -23,8 +23,6 @@ from .schemes import FALLBACK_KEY
 
 SECOND_JUDGE_KEY = "second_judge"
 SECOND_VERDICT_KEY = "second_verdict"
-# Verdicts the LLM judge did not make itself (its rule fallback): comparing them with the rule
-# would count the rule agreeing with itself.
 
 
 @dataclass(frozen=True)
@@ -121,6 +119,7 @@ def agreement_from_records(records: Iterable[Any]) -> Agreement | None:
         data = record if isinstance(record, Mapping) else vars(record)
         extra = data.get("extra") or {}
         verdict = data.get("verdict")
+        # A verdict the LLM judge left to its rule fallback would count the rule agreeing with itself.
         if verdict is None or SECOND_VERDICT_KEY not in extra or FALLBACK_KEY in extra:
             continue
         ids.append(str(data.get("id")))

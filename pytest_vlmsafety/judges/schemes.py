@@ -364,9 +364,9 @@ _registered: dict[str, JudgeScheme] = {}
 
 
 def _builtin_suite_classes() -> list[Any]:
-    from ..suites import builtin_suite_class, builtin_suite_names
+    from ..suites import BUILTIN_SUITES, builtin_suite_class
 
-    return [builtin_suite_class(name) for name in builtin_suite_names()]
+    return [builtin_suite_class(name) for name in BUILTIN_SUITES]
 
 
 def all_schemes() -> dict[str, JudgeScheme]:

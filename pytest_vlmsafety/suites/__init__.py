@@ -19,10 +19,6 @@ BUILTIN_SUITES: dict[str, str] = {
 }
 
 
-def builtin_suite_names() -> tuple[str, ...]:
-    return tuple(BUILTIN_SUITES)
-
-
 def builtin_suite_class(name: str) -> type[Suite] | None:
     """The class of the built-in suite `name` (its module imported now), else None."""
     target = BUILTIN_SUITES.get(name)
@@ -68,4 +64,4 @@ def resolve_suite(spec: str) -> SuiteSelection:
     return SuiteSelection(suite, subset or None)
 
 
-__all__ = ["BUILTIN_SUITES", "Suite", "SuiteSelection", "builtin_suite_class", "builtin_suite_names", "resolve_suite"]
+__all__ = ["BUILTIN_SUITES", "Suite", "SuiteSelection", "builtin_suite_class", "resolve_suite"]
