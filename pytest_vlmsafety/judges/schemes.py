@@ -36,6 +36,7 @@ from .parsers import NA, SAFE, UNSAFE, option_texts_of, read_choice, read_safe_u
 
 if TYPE_CHECKING:
     from ..options import RunOptions
+    from ..suites.base import Suite
 
 JUDGE_NAME = LLM_JUDGE_NAME
 CHOICE_OPTIONS = "ABCD"
@@ -363,10 +364,10 @@ def scheme_for_task(item: SafetyItem) -> JudgeScheme:
 _registered: dict[str, JudgeScheme] = {}
 
 
-def _builtin_suite_classes() -> list[Any]:
+def _builtin_suite_classes() -> list[type[Suite]]:
     from ..suites import BUILTIN_SUITES, builtin_suite_class
 
-    return [builtin_suite_class(name) for name in BUILTIN_SUITES]
+    return [suite_class for name in BUILTIN_SUITES if (suite_class := builtin_suite_class(name)) is not None]
 
 
 def all_schemes() -> dict[str, JudgeScheme]:
@@ -417,8 +418,7 @@ def scheme_for(item: SafetyItem) -> JudgeScheme:
 
     suite_class = builtin_suite_class(item.suite)
     if suite_class is not None:
-        scheme: JudgeScheme = suite_class.judge_scheme_for(item)
-        return scheme
+        return suite_class.judge_scheme_for(item)
     return _registered.get(item.suite) or scheme_for_task(item)
 
 
