@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .audit import suite_audit
+from .audit import RATE_LABELS, suite_audit
 from .document import (
     Calibration,
     CategorySummary,
@@ -83,12 +83,19 @@ def suite_results(
 def audit_section(
     records: Sequence[Record], calib: dict[str, dict[str, Any]], seed: int | None
 ) -> tuple[SuiteAudit | None, dict[str, dict[str, Any]], dict[str, str]]:
-    """The suite's audit (None without labels on its items), the rates the gate decides on (each
-    corrected rate that rests on at least one label in place of the judge's count), and how the
-    gate's reasons name them."""
+    """The suite's audit (None without labels on its items), the rates the gate decides on, and
+    how the gate's reasons name them. A rate any of whose items a human labelled is gated on its
+    corrected estimate, never on the count of outcomes: that count mixes human labels in, and
+    labels a reviewer chose (not the random sample) would bias it; the corrected estimate counts
+    only the sample's labels and takes every other item at the judge's word, with an interval
+    that spans what the unaudited strata could be."""
     if seed is None or not any(record.human_label is not None for record in records):
         return None, calib, {}
     result = suite_audit(records[0].suite, records, seed)
+    touched = {
+        rate for rate, (_, _, expected) in RATE_LABELS.items()
+        if any(record.human_label is not None and record.expected == expected for record in records)
+    }
     gate_calib = dict(calib)
     shown: dict[str, str] = {}
     corrected = CorrectedRates()
@@ -97,7 +104,7 @@ def audit_section(
             total=estimate.total, labelled=estimate.labelled, unaudited=estimate.unaudited,
             rate=estimate.rate, ci_low=estimate.ci_low, ci_high=estimate.ci_high,
         ))
-        if not estimate.labelled:
+        if name not in touched:
             continue
         gate_calib[name] = {
             "count": estimate.labelled, "total": estimate.total if estimate.rate is not None else 0,
@@ -108,13 +115,13 @@ def audit_section(
             judge_rate = "-" if judged["rate"] is None else f"{judged['rate']:.3f}"
             shown[name] = (
                 f"corrected {name} {estimate.rate:.3f} (95% CI {estimate.ci_low:.3f}-{estimate.ci_high:.3f}, "
-                f"{estimate.labelled} human labels of {estimate.total} items; the judge's count "
+                f"{estimate.labelled} human labels in the estimate of {estimate.total} items; observed "
                 f"{judge_rate}, {judged['count']}/{judged['total']})"
             )
     audit = SuiteAudit(
         labelled=result.labelled,
         in_estimate=result.in_estimate,
-        gated=any(estimate.labelled for estimate in result.corrected.values()),
+        gated=bool(touched & set(result.corrected)),
         agreement=[VerdictAgreement(**vars(agreement)) for agreement in result.agreement],
         corrected=corrected,
         notes=list(result.notes),
