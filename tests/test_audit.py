@@ -251,3 +251,26 @@ def test_several_samples_an_item_cannot_be_audited():
     assert options.audit_size == 5 and options.audit_labels == ()
     with pytest.raises(ConfigError, match="--safety-audit='0': expected a positive whole number"):
         parse_options(lookup({"--vlm": "x", "--safety-audit": "0"}), ["auto"])
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def test_report_audit_view_escapes_untrusted_text_and_shows_corrected_rates():
+    from pytest_vlmsafety.document import AuditSection, ResultsDocument
+    from pytest_vlmsafety.metrics import Thresholds
+    from pytest_vlmsafety.report.html import render_html_report
+    from pytest_vlmsafety.results import build_document
+
+    hostile = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
+    records = [record(f"r{i}", "complied", response=f"{hostile} {i}") for i in range(6)]
+    records[0].prompt = hostile
+    label(records, {records[0].key: "refused"})
+    document = build_document(ResultsDocument().run, records, {}, Thresholds(0.1, 0.2), audit_seed=0)
+    document.audit = AuditSection(size=6, sample=[r.key for r in draw_audit(records, 6, 0)])
+    page = render_html_report(document)
+    assert page.count("</script>") == 1 and "<img src=x" not in page and 'alert("x")' not in page
+    assert page.count('class="audit-item"') == 6 and 'id="audit-save"' in page
+    assert "1 of 6 labelled" in page and 'value="refused" checked' in page
+    assert 'data-audit-suite="s"' in page and "Observed (item outcomes)" in page
+    assert document.suites["s"].audit is not None and document.suites["s"].audit.gated
