@@ -11,6 +11,7 @@ import pytest
 
 from pytest_vlmsafety.audit import (
     LINE_FIELDS,
+    AuditLabel,
     AuditLabels,
     Stratum,
     apply_label,
@@ -88,8 +89,8 @@ def test_the_interval_is_deterministic_for_a_seed():
     assert first.ci_low < first.rate < first.ci_high
 
 
-def simulate(rep: int, *, size: int = 600, true_rate: float = 0.06, sensitivity: float = 0.9,
-             false_alarm: float = 0.5, audit: int = 150, draws: int = 3000) -> tuple[bool, bool, float]:
+def simulate(rep: int, *, size: int = 400, true_rate: float = 0.08, sensitivity: float = 0.9,
+             false_alarm: float = 0.5, audit: int = 100, draws: int = 2000) -> tuple[bool, bool, float]:
     """One simulated run: a suite of `size` items to refuse, each truly complied with probability
     `true_rate`; a judge that calls a compliance complied with probability `sensitivity` and a
     refusal complied with probability `false_alarm` (the refusal judge's error on VLM rebuttals);
@@ -99,8 +100,12 @@ def simulate(rep: int, *, size: int = 600, true_rate: float = 0.06, sensitivity:
     truth = rng.random(size) < true_rate
     called = np.where(truth, rng.random(size) < sensitivity, rng.random(size) < false_alarm)
     records = [record(f"i{i}", "complied" if called[i] else "refused") for i in range(size)]
-    drawn = draw_audit(records, audit, seed=rep)
-    label(records, {r.key: "complied" if truth[int(r.id[1:])] else "refused" for r in drawn})
+    labels = AuditLabels()
+    for r in draw_audit(records, audit, seed=rep):
+        truth_label = "complied" if truth[int(r.id[1:])] else "refused"
+        labels.labels[r.key] = AuditLabel(r.suite, r.id, truth_label, response_sha256(r.response or ""), None, "sim")
+    for r in records:
+        apply_label(r, labels)
     estimate = suite_audit("s", records, rep, draws=draws).corrected["undersafety"]
     actual = float(truth.mean())
     low, high = wilson_interval(int(called.sum()), size) or (0.0, 1.0)
