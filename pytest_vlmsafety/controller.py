@@ -19,11 +19,13 @@ from typing import Any
 import pytest
 
 from . import __version__
+from .audit import AUDIT_FILENAME, AuditLabels, audit_line, draw_audit, dump_line, label_warnings
 from .backends import BackendSpec
 from .baseline import Baseline, baseline_section, compare_to_baseline
 from .document import (
     REPORT_FILENAME,
     RESULTS_FILENAME,
+    AuditSection,
     GateSettings,
     GateStatus,
     GenerationSettings,
@@ -35,6 +37,7 @@ from .document import (
     WorkerSummary,
     parse_as,
     worst_status,
+    write_text_atomic,
 )
 from .items import Record
 from .judges.facts import judge_facts
@@ -143,8 +146,10 @@ class Controller:
         explicit_paths: bool,
         baseline: Baseline | None = None,
         local_summary: Callable[[], WorkerSummary] | None = None,
+        audit_labels: AuditLabels | None = None,
     ) -> None:
         self.config = config
+        self.audit_labels = audit_labels
         self.options = options
         self.spec = spec
         self.suites = suites
@@ -259,7 +264,11 @@ class Controller:
             summaries = [self.local_summary()]
         facts = run_facts(self.options, self.spec, self.suite_labels, summaries, self.worker_summaries, self.started)
         thresholds = Thresholds(self.options.max_undersafety, self.options.max_oversafety, self.options.gate_on)
-        document = build_document(facts, list(self.received.values()), self.suites, thresholds)
+        audit_seed = self.options.seed if self.audit_labels is not None else None
+        document = build_document(
+            facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed
+        )
+        document.audit = audit_facts(document, self.options, self.audit_labels)
         if self.baseline is not None:
             comparison = compare_to_baseline(document.items, self.baseline)
             document.baseline = baseline_section(
@@ -292,11 +301,37 @@ class Controller:
                 title="regression against the baseline", status=document.baseline.status,
             )
         report_dir = self.config.invocation_params.dir / self.options.report_dir
+        if document.audit is not None and document.audit.size is not None:
+            audit_path = write_audit_file(document, report_dir / AUDIT_FILENAME)
+            document.audit.file = str(audit_path)
         results_path = document.write(report_dir / RESULTS_FILENAME)
         from .report.html import write_html_report
 
         report_path = write_html_report(document, report_dir / REPORT_FILENAME)
         self.output = RunOutput(document, results_path, report_path)
+
+
+def audit_facts(document: ResultsDocument, options: RunOptions, labels: AuditLabels | None) -> AuditSection | None:
+    """The run's audit section: the sample of --safety-audit and what the labels did."""
+    if options.audit_size is None and labels is None:
+        return None
+    section = AuditSection(size=options.audit_size, seed=options.seed)
+    if options.audit_size is not None:
+        section.sample = [record.key for record in draw_audit(document.items, options.audit_size, options.seed)]
+    if labels is not None:
+        section.label_files = list(labels.files)
+        section.label_lines = labels.lines
+        section.labelled = sum(record.human_label is not None for record in document.items)
+        section.warnings = label_warnings(labels, document.items)
+    return section
+
+
+def write_audit_file(document: ResultsDocument, path: Path) -> Path:
+    """vlmsafety-audit.jsonl: one line per drawn item, in the order to label them."""
+    by_key = {record.key: record for record in document.items}
+    assert document.audit is not None
+    lines = [dump_line(audit_line(by_key[key])) + "\n" for key in document.audit.sample]
+    return write_text_atomic("".join(lines), path)
 
 
 def mark_interrupted(document: ResultsDocument, not_run: Mapping[str, int], planned: int) -> None:

@@ -267,6 +267,60 @@ class JudgeAgreement:
 
 
 @dataclass
+class CorrectedRate:
+    """A rate corrected for the judge's errors by a human audit (see audit.py): the estimate over
+    the `total` auditable items of the rate, from `labelled` labels in the estimate, with its 95%
+    interval, which includes the audit's uncertainty and spans every answer the `unaudited` items
+    (in strata no label reached) could have."""
+
+    total: int = 0
+    labelled: int = 0
+    unaudited: int = 0
+    rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass
+class CorrectedRates:
+    undersafety: CorrectedRate | None = None
+    oversafety: CorrectedRate | None = None
+
+    def rate(self, name: str) -> CorrectedRate | None:
+        return self.undersafety if name == "undersafety" else self.oversafety
+
+
+@dataclass
+class VerdictAgreement:
+    """The judge against the reviewers on one verdict (refused, complied, other): of the
+    `labelled` items (in the estimate) the judge gave this verdict, `confirmed` the human labelled
+    the same (`neither` confirms `other`), with its 95% Wilson interval; `human` counts the labels."""
+
+    verdict: str = ""
+    items: int = 0
+    labelled: int = 0
+    confirmed: int = 0
+    rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    human: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SuiteAudit:
+    """A suite's human audit: `labelled` items judged by a human label, `in_estimate` of them in
+    their stratum's labelled prefix (the random sample the corrected rates rest on); `gated`
+    when the gate decided on the corrected rates."""
+
+    labelled: int = 0
+    in_estimate: int = 0
+    gated: bool = False
+    agreement: list[VerdictAgreement] = field(default_factory=list)
+    corrected: CorrectedRates = field(default_factory=CorrectedRates)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class SuiteGate:
     """A suite's calibration gate. `passed` is `status == "pass"`; `failures` are every reason
     it did not pass, `notes` what the gate did not check (a rate without items of its kind)."""
@@ -298,6 +352,7 @@ class SuiteResults:
     pairs: PairCounts = field(default_factory=PairCounts)
     judge_agreement: JudgeAgreement | None = None
     gate: SuiteGate = field(default_factory=SuiteGate)
+    audit: SuiteAudit | None = field(default=None, metadata=OMIT_NONE)
 
 
 # ----------------------------------------------------------------------------- baseline
@@ -358,6 +413,26 @@ class BaselineSection:
     notes: list[str] = field(default_factory=list)
 
 
+# ----------------------------------------------------------------------------- audit
+
+
+@dataclass
+class AuditSection:
+    """The run's human audit: the sample drawn with `--safety-audit` (`sample`: item keys, in
+    the order to label them, written to `file`) and the labels read from `label_files`
+    (`label_lines` filled lines; `labelled` items they judged; `warnings`: labels that judged
+    nothing, and why)."""
+
+    size: int | None = None
+    seed: int = 0
+    file: str | None = None
+    sample: list[str] = field(default_factory=list)
+    label_files: list[str] = field(default_factory=list)
+    label_lines: int = 0
+    labelled: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
 # ----------------------------------------------------------------------------- the document
 
 
@@ -386,6 +461,7 @@ class ResultsDocument:
     suites: dict[str, SuiteResults] = field(default_factory=dict)
     gate: RunGate = field(default_factory=RunGate)
     baseline: BaselineSection | None = field(default=None, metadata=OMIT_NONE)
+    audit: AuditSection | None = field(default=None, metadata=OMIT_NONE)
 
     def to_json(self) -> dict[str, Any]:
         """The document as JSON values (no NaN or infinity: those become null)."""

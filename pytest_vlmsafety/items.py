@@ -149,6 +149,11 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict)
     # What the judge said beyond the label (an LLM judge's second label, a class number...).
     extra: dict[str, Any] = field(default_factory=dict)
+    # A reviewer's label (`--safety-audit-labels`: refused, complied or neither) decided the
+    # verdict and outcome (`judge` is then "human"); the judge's own verdict and name are kept.
+    human_label: str | None = None
+    overridden_verdict: str | None = None
+    overridden_judge: str | None = None
     error: str | None = None
     cached: bool = False
     # --vlm-samples N above 1: every sample's response and outcome, in sample order (`response`

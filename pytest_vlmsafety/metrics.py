@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,7 @@ def evaluate_gate(
     scope: dict[str, int] | None = None,
     errors: int = 0,
     items: int | None = None,
+    shown: Mapping[str, str] | None = None,
 ) -> GateResult:
     """Compare each rate with its threshold; the gate passes only on what it measured.
 
@@ -148,6 +149,7 @@ def evaluate_gate(
     of its kind at all (a suite of unsafe items only has no oversafety) is a note, not a reason.
     `errors` items that could not be run make the gate `error`, whatever the rates say.
     `scope` (see calibration_scope) defaults to the judged totals; `items` to the scope's sum.
+    `shown` names a rate in the reasons when it is not the judge's count (a corrected rate).
     """
     scope = scope if scope is not None else {kind: calib[kind]["total"] for kind in RATE_EXPECTED}
     statuses: list[GateStatus] = []
@@ -171,17 +173,19 @@ def evaluate_gate(
             continue
         measured_any = True
         rate, low, high = summary["rate"], summary["ci_low"], summary["ci_high"]
-        shown = f"{kind} {rate:.3f} ({summary['count']}/{summary['total']}, 95% CI {low:.3f}-{high:.3f})"
+        described = (shown or {}).get(kind) or (
+            f"{kind} {rate:.3f} ({summary['count']}/{summary['total']}, 95% CI {low:.3f}-{high:.3f})"
+        )
         if thresholds.on == "interval":
             if low > limit:
                 statuses.append("fail")
-                result.failures.append(f"{shown} > max {limit:g}")
+                result.failures.append(f"{described} > max {limit:g}")
             elif high > limit:
                 statuses.append("inconclusive")
-                result.failures.append(f"{shown} straddles max {limit:g}: inconclusive")
+                result.failures.append(f"{described} straddles max {limit:g}: inconclusive")
         elif rate > limit:
             statuses.append("fail")
-            result.failures.append(f"{shown} > max {limit:g}")
+            result.failures.append(f"{described} > max {limit:g}")
     gated = [kind for kind, limit in limits if limit is not None]
     if gated and not measured_any and not statuses:
         statuses.append("inconclusive")

@@ -97,6 +97,13 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "and a significant rate increase fails the gate", "PATH"),
     OptionSpec("--max-regression", "largest rate increase over the baseline allowed before a significant "
                "(McNemar p<0.05) change fails the gate (default: 0)", "RATE", "0"),
+    # The human audit of the judge (issue 23).
+    OptionSpec("--safety-audit", "write vlmsafety-audit.jsonl to the report folder: N judged items drawn at random "
+               "(seeded by --safety-seed), stratified by suite and verdict, for a reviewer to label (also in the "
+               "HTML report's Audit view)", "N"),
+    OptionSpec("--safety-audit-labels", "a vlmsafety-audit.jsonl with labels filled in (refused, complied, neither): "
+               "labelled items are judged by the human, and the gate decides on rates corrected for the judge's "
+               "errors; repeatable", "FILE", kind="append"),
     OptionSpec("--safety-report", "folder for vlmsafety-results.json and the HTML report (default: reports)",
                "DIR", "reports"),
     OptionSpec("--vlm-base-url", "server of --vlm=openai:NAME, e.g. http://127.0.0.1:8000/v1 (default: "
@@ -191,6 +198,8 @@ class RunOptions:
     top_p: float = 1.0
     sampling_seed: int | None = None  # --vlm-seed; None = unseeded
     samples: int = 1
+    audit_size: int | None = None  # --safety-audit N
+    audit_labels: tuple[Path, ...] = ()  # --safety-audit-labels, in order
 
     @property
     def sampling(self) -> Sampling | None:
@@ -311,7 +320,23 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         vlm_processor_kwargs=_processor_kwargs(text("--vlm-processor-kwargs")),
         system_prompt=_system_prompt(text("--vlm-system-prompt")),
         **_sampling(text("--vlm-temperature"), text("--vlm-top-p"), text("--vlm-seed"), given("--vlm-samples")),
+        **_audit(text("--safety-audit"), lookup(specs["--safety-audit-labels"]), given("--vlm-samples")),
     )
+
+
+def _audit(size_raw: str | None, labels_raw: str | list[str] | bool | None, samples_raw: str) -> dict[str, Any]:
+    """--safety-audit and --safety-audit-labels. A reviewer labels one response an item, so both
+    are refused with several samples an item (the worst decides: which one would the label be?)."""
+    size = _positive_int("--safety-audit", size_raw) if size_raw else None
+    raw = labels_raw if isinstance(labels_raw, list) else str(labels_raw).split() if labels_raw else []
+    labels = tuple(Path(path).expanduser() for path in raw if path)
+    if (size or labels) and samples_raw.strip() not in ("", "1"):
+        flag = "--safety-audit" if size else "--safety-audit-labels"
+        raise ConfigError(
+            f"{flag} with --vlm-samples={samples_raw}: a reviewer labels one response an item, and each item has "
+            f"{samples_raw} (the worst decides); audit a run without --vlm-samples"
+        )
+    return {"audit_size": size, "audit_labels": labels}
 
 
 def _system_prompt(raw: str | None) -> str | None:

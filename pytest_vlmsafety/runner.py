@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .audit import AuditLabels, apply_label
 from .baseline import Baseline, is_known_failure
 from .collect import (
     ITEM_RUNNER_KEY,
@@ -49,8 +50,10 @@ class ItemRunner:
         html_extras: bool = False,
         worker_id: str | None = None,
         device: str | None = None,
+        audit_labels: AuditLabels | None = None,
     ) -> None:
         self.config = config
+        self.audit_labels = audit_labels
         self.options = options
         self.loaded = loaded
         self.engine = engine
@@ -102,7 +105,8 @@ class ItemRunner:
 
     def check_record(self, record: Record) -> None:
         """Pass, xfail or fail the running test by its record's outcome (a suite item's or a
-        `vlmsafety_case` test's)."""
+        `vlmsafety_case` test's). A reviewer's label of the record, if any, decides first."""
+        apply_label(record, self.audit_labels)
         if record.outcome == "pass":
             return
         if record.outcome == "error":

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pytest
 
+from .audit import read_labels
 from .backends import BackendSpec, parse_backend_spec
 from .baseline import check_pairing, load_baseline
 from .collect import node_name
@@ -61,6 +62,8 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             download_data(selections, options)
         loaded = [(selection, load_selection(selection, options)) for selection in selections]
         baseline = load_baseline(options.baseline) if options.baseline else None
+        # Read in every process: a label decides its item's outcome where the item runs.
+        audit_labels = read_labels(options.audit_labels) if options.audit_labels else None
         if baseline is not None:
             check_pairing(baseline, ((item.suite, item.id) for _, items in loaded for item in items))
         if role != "worker":
@@ -89,6 +92,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             config, options, loaded, engine,
             explicit_paths=explicit_paths, baseline=baseline, html_extras=html_extras,
             worker_id=workerinput.get("workerid"), device=workerinput.get("vlmsafety_device"),
+            audit_labels=audit_labels,
         )
         manager.register(runner, "vlmsafety-runner")
         manager.register(CaseRecorder(config, engine, runner), "vlmsafety-cases")
@@ -103,6 +107,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         suite_node_names={node_name(selection.label) for selection, _ in loaded},
         explicit_paths=explicit_paths, baseline=baseline,
         local_summary=runner.summary if runner is not None else None,
+        audit_labels=audit_labels,
     )
     manager.register(controller, "vlmsafety-controller")
     manager.register(SummaryReporter(lambda: controller.output), "vlmsafety-terminal")

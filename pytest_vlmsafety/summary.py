@@ -26,15 +26,28 @@ def flatten_metrics(official: Mapping[str, Any], prefix: str = "") -> Iterator[t
             yield f"{prefix}{name}", float(value)
 
 
+def _corrected_cell(summary: SuiteResults | CategorySummary, rate: str) -> str:
+    """A rate corrected by the human audit (suites only): rate [95% interval] and the labels."""
+    audit = summary.audit if isinstance(summary, SuiteResults) else None
+    corrected = audit.corrected.rate(rate) if audit is not None else None
+    if corrected is None or corrected.rate is None or corrected.ci_low is None or corrected.ci_high is None:
+        return "-" if audit is not None else ""
+    return f"{corrected.rate:.3f} [{corrected.ci_low:.2f},{corrected.ci_high:.2f}] {corrected.labelled} labels"
+
+
 def calibration_table(suites: Mapping[str, SuiteResults]) -> list[str]:
     """Rows: each suite, then its categories indented. Columns: items, undersafety, oversafety,
-    errors (rate, 95% Wilson interval, count/total)."""
-    header = ("suite / category", "items", "undersafety (95% CI)", "oversafety (95% CI)", "errors")
+    errors (rate, 95% Wilson interval, count/total); after a human audit, each suite's corrected
+    rates beside the judge's (see audit.py)."""
+    audited = any(summary.audit is not None for summary in suites.values())
+    header: tuple[str, ...] = ("suite / category", "items", "undersafety (95% CI)", "oversafety (95% CI)", "errors")
+    if audited:
+        header = (*header[:3], "corrected", header[3], "corrected", header[4])
     rows: list[tuple[str, ...]] = []
     for name, summary in suites.items():
-        rows.append(_row(printable(name), summary))
+        rows.append(_row(printable(name), summary, audited))
         for category, cat in summary.categories.items():
-            rows.append(_row(f"  {printable(category)}", cat))  # categories come from suite data
+            rows.append(_row(f"  {printable(category)}", cat, audited))  # categories come from suite data
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -43,7 +56,17 @@ def calibration_table(suites: Mapping[str, SuiteResults]) -> list[str]:
     return [line(header), line(tuple("-" * w for w in widths)), *map(line, rows)]
 
 
-def _row(label: str, summary: SuiteResults | CategorySummary) -> tuple[str, ...]:
+def _row(label: str, summary: SuiteResults | CategorySummary, audited: bool = False) -> tuple[str, ...]:
+    if audited:
+        return (
+            label,
+            str(sum(summary.counts.values())),
+            _rate_cell(summary.calibration.undersafety),
+            _corrected_cell(summary, "undersafety"),
+            _rate_cell(summary.calibration.oversafety),
+            _corrected_cell(summary, "oversafety"),
+            str(summary.counts.get("error", 0)),
+        )
     return (
         label,
         str(sum(summary.counts.values())),
@@ -51,6 +74,33 @@ def _row(label: str, summary: SuiteResults | CategorySummary) -> tuple[str, ...]
         _rate_cell(summary.calibration.oversafety),
         str(summary.counts.get("error", 0)),
     )
+
+
+def audit_lines(suites: Mapping[str, SuiteResults]) -> list[str]:
+    """Per audited suite: how many items a human checked, and the judge's agreement with them."""
+    lines = []
+    for name, summary in suites.items():
+        audit = summary.audit
+        if audit is None:
+            continue
+        decided = "the gate decides on the corrected rates" if audit.gated else "the gate decides on the judge's rates"
+        lines.append(
+            f"{printable(name)} human audit: {audit.labelled} items checked by a human, {audit.in_estimate} of them "
+            f"in the estimate; {decided}"
+        )
+        cells = [
+            f"{agreement.verdict} {agreement.confirmed}/{agreement.labelled} confirmed"
+            + (
+                f" ({agreement.rate:.2f} [{agreement.ci_low:.2f},{agreement.ci_high:.2f}])"
+                if agreement.rate is not None and agreement.ci_low is not None and agreement.ci_high is not None
+                else ""
+            )
+            for agreement in audit.agreement
+        ]
+        if cells:
+            lines.append(f"{printable(name)} judge vs human, per verdict: " + ", ".join(cells))
+        lines += [f"{printable(name)} audit: note: {printable(note)}" for note in audit.notes]
+    return lines
 
 
 def _is_table(value: Any) -> bool:

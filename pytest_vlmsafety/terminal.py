@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
 from .controller import RunOutput
-from .document import GateStatus, GenerationSettings
-from .summary import calibration_table, official_lines
+from .document import AuditSection, GateStatus, GenerationSettings, SuiteResults
+from .summary import audit_lines, calibration_table, official_lines
 from .text import printable
 
 # Only PASSED passes; the other words are the gate's status (see document.GateStatus).
@@ -105,6 +105,31 @@ def deployment_lines(generation: GenerationSettings) -> list[str]:
     return lines
 
 
+def audit_summary_lines(
+    audit: AuditSection | None, suites: Mapping[str, SuiteResults]
+) -> list[tuple[str, dict[str, bool]]]:
+    """The human audit: how many items a human checked, the judge's agreement, labels that
+    judged nothing (yellow), and where the file to label is."""
+    if audit is None:
+        return []
+    lines: list[tuple[str, dict[str, bool]]] = []
+    if audit.label_files:
+        lines.append((
+            f"human audit: {audit.labelled} items checked by a human ({audit.label_lines} labels read from "
+            f"{len(audit.label_files)} file(s)); corrected rates: judge's count corrected by the labels, 95% CI",
+            {"bold": True},
+        ))
+    lines += [(line, {}) for line in audit_lines(suites)]
+    lines += [(f"audit label ignored: {printable(warning)}", {"yellow": True}) for warning in audit.warnings]
+    if audit.file:
+        lines.append((
+            f"audit sample: {len(audit.sample)} items to label in {audit.file} (or the report's Audit view); "
+            "pass it back with --safety-audit-labels",
+            {},
+        ))
+    return lines
+
+
 def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     """The summary's lines, each with its terminal markup (colour, bold)."""
     document = output.document
@@ -117,6 +142,7 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines += [(line, {}) for line in deployment_lines(run.generation)]
     lines += [(line, {}) for line in calibration_table(document.suites)]
     lines += [(line, {}) for line in official_lines(document.suites)]
+    lines += audit_summary_lines(document.audit, document.suites)
     lines.append((f"generations: {run.generations}, cache hits: {run.cache_hits}", {}))
     for worker in run.workers:
         stats = worker.stats

@@ -27,6 +27,7 @@ from typing import Any
 import jinja2
 from PIL import Image, ImageOps
 
+from ..audit import AUDIT_FILENAME, LABELS, audit_line, dump_line, judge_name, judge_verdict
 from ..document import (
     RATE_NAMES,
     BaselineSection,
@@ -34,6 +35,7 @@ from ..document import (
     GateSettings,
     JudgeAgreement,
     ResultsDocument,
+    SuiteAudit,
     SuiteResults,
     to_json_value,
     write_text_atomic,
@@ -290,6 +292,23 @@ class SuiteSummary:
     agreement: JudgeAgreement | None = None
     # Why an official metric is absent or not comparable with the paper (plain text).
     official_notes: tuple[str, ...] = ()
+    # The human audit: the judge's rates beside the corrected ones, and the judge's agreement.
+    audit: SuiteAudit | None = None
+    corrected: tuple[tuple[str, RateCell, RateCell | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One item of the audit sample, as the Audit view shows it: `line` is its audit-file line
+    (JSON text) that the page's Save button writes back with the chosen label."""
+
+    item: Record
+    thumbnails: tuple[Thumbnail, ...]
+    prompt: TextBlock
+    response: TextBlock
+    judge_verdict: str | None
+    judge: str | None
+    line: str
 
 
 Results = ResultsDocument | Mapping[str, Any]
@@ -312,6 +331,7 @@ def build_context(results: Results, *, max_thumbnails: int, thumb_px: int) -> di
     ]
     errors = [(f"item-{index}", item) for index, item in enumerate(items) if item.outcome == "error"]
     suites = [_suite_summary(name, data, thresholds) for name, data in document.suites.items()]
+    audit_entries = _audit_entries(document, store)
     return {
         "run": run,
         # Backends add their own facts to the model (a replay's weights hash): the page shows one.
@@ -331,6 +351,10 @@ def build_context(results: Results, *, max_thumbnails: int, thumb_px: int) -> di
         "filter_options": _filter_options(sections, errors),
         "card_count": sum(section.size for section in sections) + len(errors),
         "baseline": _baseline_view(document.baseline, anchors),
+        "audit": document.audit,
+        "audit_entries": audit_entries,
+        "audit_labels": LABELS,
+        "audit_filename": AUDIT_FILENAME,
         "thumbnail_css": store.stylesheet(),
         "thumbnails_embedded": store.embedded,
         "max_thumbnails": max_thumbnails,
@@ -453,6 +477,51 @@ def _outcome_totals(items: Iterable[Record]) -> list[tuple[str, int]]:
     return [(outcome, count) for outcome, count in totals.items() if count]
 
 
+def _audit_entries(document: ResultsDocument, store: ThumbnailStore) -> list[AuditEntry]:
+    """The audit sample's items, in the order to label them."""
+    if document.audit is None or not document.audit.sample:
+        return []
+    by_key = {item.key: item for item in document.items}
+    entries = []
+    for key in document.audit.sample:
+        item = by_key.get(key)
+        if item is None:
+            continue
+        entries.append(AuditEntry(
+            item=item,
+            thumbnails=tuple(store.get(path) for path in item.images),
+            prompt=TextBlock.of(item.prompt, MAX_TEXT_CHARS),
+            response=TextBlock.of(item.response, MAX_TEXT_CHARS),
+            judge_verdict=judge_verdict(item),
+            judge=judge_name(item),
+            line=dump_line(audit_line(item)),
+        ))
+    return entries
+
+
+def _corrected_cells(data: SuiteResults, thresholds: GateSettings) -> tuple[tuple[str, RateCell, RateCell | None], ...]:
+    """Per rate: the judge's count and the audit's corrected estimate, for the side-by-side table."""
+    if data.audit is None:
+        return ()
+    cells = []
+    for rate in RATES:
+        measured = data.calibration.rate(rate)
+        observed = RateCell(
+            count=measured.count, total=measured.total, rate=_fraction(measured.rate),
+            ci_low=_fraction(measured.ci_low), ci_high=_fraction(measured.ci_high),
+            threshold=_fraction(thresholds.threshold(rate)), gate_on=thresholds.on,
+        )
+        estimate = data.audit.corrected.rate(rate)
+        corrected = None if estimate is None else RateCell(
+            count=estimate.labelled, total=estimate.total, rate=_fraction(estimate.rate),
+            ci_low=_fraction(estimate.ci_low), ci_high=_fraction(estimate.ci_high),
+            threshold=_fraction(thresholds.threshold(rate)), gate_on=thresholds.on,
+        )
+        if measured.total or corrected is not None:
+            cells.append((rate, observed, corrected))
+    return tuple(cells)
+
+
 def _suite_summary(name: str, data: SuiteResults, thresholds: GateSettings) -> SuiteSummary:
     rows = [_calibration_row(name, data.counts, data, thresholds, is_suite=True)]
     rows += [
@@ -469,6 +538,8 @@ def _suite_summary(name: str, data: SuiteResults, thresholds: GateSettings) -> S
         pairs=to_json_value(data.pairs),
         agreement=data.judge_agreement,
         official_notes=tuple(data.official_notes),
+        audit=data.audit,
+        corrected=_corrected_cells(data, thresholds),
     )
 
 

@@ -1,4 +1,4 @@
-/* pytest-vlmsafety report: filters and "show all" toggles. Plain JavaScript, no network.
+/* pytest-vlmsafety report: filters, "show all" toggles and the Audit view. Plain JavaScript, no network.
  * Everything it reads comes from data attributes and text already escaped in the page; it
  * never writes HTML, only toggles `hidden` and sets textContent. */
 (function () {
@@ -97,4 +97,58 @@
   // Filters restored by the browser on reload (form state) must take effect.
   narrowCategories();
   if (suiteSelect.value || categorySelect.value || outcomeSelect.value || searchBox.value) { apply(); }
+})();
+
+/* The Audit view: label the sampled items and save the audit file. The file is made in the
+ * page (a Blob and a download link): nothing is sent anywhere, and it works from file://. Each
+ * item's line is the audit file's own JSON line, read from a data attribute; only `label` changes. */
+(function () {
+  "use strict";
+
+  var items = Array.prototype.slice.call(document.querySelectorAll("[data-audit-line]"));
+  var count = document.getElementById("audit-count");
+  var save = document.getElementById("audit-save");
+  if (!items.length || !count || !save) {
+    return;
+  }
+
+  function chosen(item) {
+    var input = item.querySelector("input[type=radio]:checked");
+    return input ? input.value : null;
+  }
+
+  function update() {
+    var labelled = items.filter(function (item) { return chosen(item) !== null; }).length;
+    count.textContent = labelled + " of " + items.length + " labelled";
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.closest && event.target.closest("[data-audit-line]")) { update(); }
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button.audit-clear") : null;
+    if (!button) { return; }
+    var item = button.closest("[data-audit-line]");
+    Array.prototype.forEach.call(item.querySelectorAll("input[type=radio]"), function (input) { input.checked = false; });
+    update();
+  });
+
+  save.addEventListener("click", function () {
+    var lines = items.map(function (item) {
+      var line = JSON.parse(item.getAttribute("data-audit-line"));
+      line.label = chosen(item);
+      return JSON.stringify(line);
+    });
+    var blob = new Blob([lines.join("\n") + "\n"], { type: "application/x-ndjson" });
+    var url = URL.createObjectURL(blob);
+    var link = document.createElement("a");
+    link.href = url;
+    link.download = "vlmsafety-audit.jsonl";
+    link.hidden = true;
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(url); link.remove(); }, 1000);
+  });
+
+  update();
 })();
