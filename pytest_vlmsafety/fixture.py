@@ -400,7 +400,7 @@ class CaseRecorder:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # A bad marker, or two records of one identity, is a usage error before anything runs.
-        suite_names = {item.suite for _, suite_items in self.runner.loaded for item in suite_items}
+        suite_names = {selection.suite.name for selection, _ in self.runner.loaded}
         check_case_identities([item for item in items if case_spec(item) is not None], suite_names)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:

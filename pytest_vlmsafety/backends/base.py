@@ -71,6 +71,12 @@ class GenerationRequest:
     asked_by: tuple[str, str] | None = None
 
 
+def is_question(request: GenerationRequest) -> bool:
+    """A question of the `vlm` fixture, not a suite item: suite items have non-empty ids, so a
+    suite of that name (a `vlm.jsonl`) is never taken for one."""
+    return request.suite == QUESTION_SUITE and request.item_id == ""
+
+
 @dataclass(frozen=True)
 class Generation:
     """The text a model produced for one request, or why it could not."""

@@ -34,7 +34,7 @@ from typing import Any
 from ..document import ResultsDocument
 from ..errors import ConfigError, DataError
 from ..text import printable
-from .base import QUESTION_SUITE, Backend, Generation, GenerationRequest, ProgressCallback
+from .base import Backend, Generation, GenerationRequest, ProgressCallback, is_question
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class ReplayBackend(Backend):
         return self.answer(request).text
 
     def answer(self, request: GenerationRequest) -> Generation:
-        if request.suite == QUESTION_SUITE:
+        if is_question(request):
             return self._answer_question(request)
         found = self.responses.get((request.suite, request.item_id)) or self.by_id.get(request.item_id)
         if found is None:
