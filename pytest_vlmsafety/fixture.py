@@ -45,6 +45,8 @@ CASE_KEYS = ("prompt", "images", "system", "max_new_tokens")
 VLM_KEY = pytest.StashKey["Vlm"]()
 LAST_ANSWER_KEY = pytest.StashKey["Answer"]()
 CASE_RECORD_KEY = pytest.StashKey[Record]()
+# Why a marked test's record would replace another's (an xdist worker; see pytest_runtest_setup).
+CASE_CLASH_KEY = pytest.StashKey[str]()
 
 ImagesArg = str | Path | Sequence[str | Path]
 
@@ -334,23 +336,27 @@ def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error:
     return record_for(case, response=answer.text, verdict=verdict, cached=answer.cached)
 
 
-def check_case_identities(marked: Sequence[pytest.Item], suite_names: set[str]) -> None:
-    """No two marked tests may share a record, and no case suite may take a suite's name: one
-    record would silently replace the other (as preflight.check_unique_test_ids for items)."""
+def case_identity_clashes(marked: Sequence[pytest.Item], suite_names: set[str]) -> list[tuple[pytest.Item, str]]:
+    """(test, message) for every marked test whose record would replace another's: two tests of
+    one identity, or a case suite named like a suite of the run (as preflight.check_unique_test_ids
+    for items)."""
+    clashes: list[tuple[pytest.Item, str]] = []
     first: dict[tuple[str, str], pytest.Item] = {}
     for item in marked:
         suite, case_id = identity = case_identity(item)
         if suite in suite_names:
-            raise pytest.UsageError(
+            clashes.append((item, (
                 f"{item.nodeid}: its vlmsafety_case record would belong to suite {suite!r}, which is also the "
                 f"name of a suite of this run (--safety-suite); rename the test module or the suite's file"
-            )
+            )))
         other = first.setdefault(identity, item)
         if other is not item:
-            raise pytest.UsageError(
+            message = (
                 f"{other.nodeid} and {item.nodeid} would both record the vlmsafety_case {case_id!r} of suite "
                 f"{suite!r}; give one of the tests another name"
             )
+            clashes.extend([(other, message), (item, message)])
+    return clashes
 
 
 def case_announcement(item: pytest.Item, spec: CaseSpec) -> dict[str, str]:
@@ -401,7 +407,19 @@ class CaseRecorder:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # A bad marker, or two records of one identity, is a usage error before anything runs.
         suite_names = {selection.suite.name for selection, _ in self.runner.loaded}
-        check_case_identities([item for item in items if case_spec(item) is not None], suite_names)
+        clashes = case_identity_clashes([item for item in items if case_spec(item) is not None], suite_names)
+        if clashes and not hasattr(self.config, "workerinput"):
+            raise pytest.UsageError(clashes[0][1])
+        # On an xdist worker a usage error here becomes an internal error that hides the message:
+        # each clashing test errors with it instead (an error record; the gate does not pass).
+        for item, message in clashes:
+            item.stash[CASE_CLASH_KEY] = message
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        clash = item.stash.get(CASE_CLASH_KEY, None)
+        if clash is not None:
+            raise VlmSafetyError(clash)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """On an xdist worker: tell the controller which collected tests are cases, so that a

@@ -103,6 +103,13 @@ def test_a_module_named_like_a_suite_or_a_repeated_test_is_a_usage_error(pyteste
     result = run(pytester, "test_mix.py", "--safety-suite=test_mix.jsonl", "--vlm=replay:answers.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     result.stderr.fnmatch_lines(["*test_mix.py::test_q: its vlmsafety_case record would belong to suite 'test_mix'*"])
+    # Under xdist a worker cannot stop the run with a usage error: the test errors with the message.
+    result = run(pytester, "test_mix.py", "--safety-suite=test_mix.jsonl", "--vlm=replay:answers.jsonl", "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    clash = records(pytester.path)[("test_mix", "test_q")]
+    assert clash["outcome"] == "error" and "would belong to suite 'test_mix'" in clash["error"]
+    assert records(pytester.path)[("test_mix", "q")]["outcome"] == "undersafety", "the suite's item is kept"
+    assert results(pytester.path)["gate"]["status"] == "error"
     # The same module twice (--keep-duplicates) would record each case twice.
     result = run(pytester, "test_mix.py", "test_mix.py", "--keep-duplicates", "--vlm=replay:answers.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
