@@ -328,5 +328,6 @@ def test_seeded_answers_of_marked_tests_do_not_change_with_k(pytester: pytest.Py
 def test_a_sampled_cache_key_names_the_item_and_a_greedy_one_does_not(tmp_path: Path) -> None:
     store = GenerationStore(Cache(tmp_path), ModelFingerprint("m"), {"backend": "hf"})
     seeded = Sampling(1.0, seed=5)
-    assert store.key("q", [], 8, None, seeded, 0, item=("s", "a")) != store.key("q", [], 8, None, seeded, 0, item=("s", "b"))
+    first, second = (store.key("q", [], 8, None, seeded, 0, item=("s", name)) for name in ("a", "b"))
+    assert first != second
     assert store.key("q", [], 8, item=("s", "a")) == store.key("q", [], 8, item=("s", "b")) == store.key("q", [], 8)
