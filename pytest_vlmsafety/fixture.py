@@ -426,6 +426,8 @@ class CaseRecorder:
         worker that dies inside one still leaves its error record (cases_channel)."""
         from .cases_channel import announce_cases
 
+        if not hasattr(self.config, "workerinput"):
+            return  # a single process that dies writes nothing at all
         announce_cases(self.config, {
             item.nodeid: case_announcement(item, spec)
             for item in session.items
