@@ -1,5 +1,6 @@
 """A team's own red-team cases, written as code, joining the calibration table, the gate and the
-report as the suite `test_redteam` (see the README, "Your own tests").
+report as the suite `examples/test_redteam` (the module's path from the rootdir; see the README,
+"Your own tests").
 
     pytest examples/test_redteam.py --vlm=qwen2-vl
 

@@ -1,5 +1,5 @@
 """Two candidate system prompts for a product, compared on the same requests: the answers under
-each become a record (`vlmsafety_case`) of the suite `test_system_prompts`, with the prompt's
+each become a record (`vlmsafety_case`) of the suite `examples/test_system_prompts`, with the prompt's
 name as the category, so the calibration table shows each prompt's undersafety and oversafety
 side by side.
 

@@ -190,12 +190,18 @@ class GenerationStore:
         system: str | None = None,
         sampling: Sampling | None = None,
         sample_index: int = 0,
+        item: tuple[str, str] | None = None,
     ) -> str:
         # Only a request with a system prompt, or sampled, has those fields, so every older
         # (greedy, system-less) key stays valid.
         extra: dict[str, Any] = {} if system is None else {"system": system}
         if sampling is not None:
             extra["sampling"] = sampling.key_fields(sample_index)
+            # A sampled response is a draw of its item (suite, id): each item draws from a seed of
+            # its own (`base.request_seed`), so two items that share a prompt must not share a
+            # cached draw, or a cached run would answer differently from an uncached one.
+            if item is not None:
+                extra["sampling"]["item"] = list(item)
         return sha256_json({
             **extra,
             "model": self.fingerprint.value,

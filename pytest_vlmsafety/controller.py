@@ -22,6 +22,7 @@ from . import __version__
 from .audit import AUDIT_FILENAME, AuditLabels, audit_line, draw_audit, dump_line, label_warnings
 from .backends import BackendSpec
 from .baseline import Baseline, baseline_section, compare_to_baseline
+from .cases_channel import CASE_CHANNEL_KEY, CaseBoard
 from .document import (
     REPORT_FILENAME,
     RESULTS_FILENAME,
@@ -66,6 +67,15 @@ def lost_item_record(report: pytest.TestReport) -> Record:
     category, _, item_id = rest.partition("::")
     return Record(
         id=item_id, suite=suite.split(":")[0], subset="", category=category, expected="unknown", task="open",
+        prompt="", images=[], outcome="error", error=str(report.longrepr), nodeid=report.nodeid,
+    )
+
+
+def lost_case_record(report: pytest.TestReport, case: Mapping[str, str]) -> Record:
+    """An error record for a `vlmsafety_case` test whose worker crashed, from what the worker
+    announced of it (cases_channel)."""
+    return Record(
+        id=case["id"], suite=case["suite"], category=case["category"], expected=case["expected"], task="open",
         prompt="", images=[], outcome="error", error=str(report.longrepr), nodeid=report.nodeid,
     )
 
@@ -168,6 +178,8 @@ class Controller:
         self.started = datetime.now(UTC)
         self._allocator: Any = None
         self._progress: ProgressBoard | None = None
+        # The vlmsafety_case tests the xdist workers collected, for a crash inside one.
+        self.cases = CaseBoard()
 
     # -- receiving records -----------------------------------------------------------------------
 
@@ -177,6 +189,10 @@ class Controller:
             record = Record.from_dict(data)
         elif report.failed and report.nodeid.split("::")[0] in self.suite_node_names:
             record = lost_item_record(report)  # a worker died while running it
+        elif report.failed and (case := self.cases.get(report.nodeid)) is not None:
+            record = lost_case_record(report, case)  # a worker died inside a marked test
+            if record.key in self.received:
+                return  # judged already: a later failure (teardown) does not replace the record
         else:
             return
         self.received[record.key] = record
@@ -237,6 +253,7 @@ class Controller:
         if self._progress is None:
             self._progress = ProgressBoard(self.config)
         node.workerinput[PROGRESS_CHANNEL_KEY] = self._progress.open_channel(node)
+        node.workerinput[CASE_CHANNEL_KEY] = self.cases.open_channel(node)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

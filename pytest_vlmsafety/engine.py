@@ -46,6 +46,7 @@ class GenerationStore(Protocol):
         system: str | None = None,
         sampling: Sampling | None = None,
         sample_index: int = 0,
+        item: tuple[str, str] | None = None,
     ) -> str: ...
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
@@ -180,7 +181,13 @@ class Engine:
                 backend.check_system_turn(system, option)
         store = self.store
         keys = (
-            [store.key(r.prompt, r.images, r.max_new_tokens, r.system, r.sampling, r.sample_index) for r in requests]
+            [
+                store.key(
+                    r.prompt, r.images, r.max_new_tokens, r.system, r.sampling, r.sample_index,
+                    item=(r.suite, r.item_id),
+                )
+                for r in requests
+            ]
             if store
             else []
         )

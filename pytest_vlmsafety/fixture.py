@@ -5,7 +5,11 @@
 - `Answer` is what it returns; the refusal judge reads it when `.refused` is first read.
 - `@pytest.mark.vlmsafety_case(expected=..., category=...)` makes the last answer a test asked for
   a record of a suite named after the test module (`CaseRecorder`), judged, gated and reported
-  like a suite item; the record travels on the test report as suite records do.
+  like a suite item; the record travels on the test report as suite records do. A record's
+  identity is the test's node id (`case_identity`), checked unique at collection.
+- A question is identified by its content (prompt, image bytes, system turn, length): the
+  answer memo, the per-request seed and the cache key follow it, not the test that asks, so an
+  answer does not change with `-k`, xdist or which test asked first.
 
 Nothing here imports torch: the model loads on the first question.
 """
@@ -13,12 +17,13 @@ Nothing here imports torch: the model loads on the first question.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .backends.base import QUESTION_SUITE
 from .errors import ItemError, VlmSafetyError
 from .items import EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
 
@@ -40,31 +45,44 @@ CASE_KEYS = ("prompt", "images", "system", "max_new_tokens")
 VLM_KEY = pytest.StashKey["Vlm"]()
 LAST_ANSWER_KEY = pytest.StashKey["Answer"]()
 CASE_RECORD_KEY = pytest.StashKey[Record]()
+# Why a marked test's record would replace another's (an xdist worker; see pytest_runtest_setup).
+CASE_CLASH_KEY = pytest.StashKey[str]()
 
 ImagesArg = str | Path | Sequence[str | Path]
 
 
 class Answer:
     """One response of the model. `str(answer)` is its text; `.refused` and `.reason` are the
-    refusal judge's verdict, computed when first read."""
+    refusal judge's verdict, computed when first read. A question that could not be answered (a
+    missing image, a prompt over `--vlm-max-prompt-chars`, a failed request) has `.error`, and
+    reading its text or verdict raises VlmSafetyError with that message: one bad case of
+    `ask_many` costs that case alone."""
 
     def __init__(
         self,
-        text: str,
+        text: str | None,
         *,
         prompt: str,
         images: tuple[Path, ...],
         system: str | None,
         cached: bool,
         judge: Callable[[SafetyItem, str], Verdict],
+        error: str | None = None,
     ) -> None:
-        self.text = text
+        self._text = text
+        self.error = error if error is not None or text is not None else "no response"
         self.prompt = prompt
         self.images = images
         self.system = system
         self.cached = cached
         self._judge = judge
         self._verdict: Verdict | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            raise VlmSafetyError(self.error)
+        return self._text
 
     @property
     def verdict(self) -> Verdict:
@@ -91,7 +109,9 @@ class Answer:
         return self.text
 
     def __repr__(self) -> str:
-        return f"Answer(text={shorten(self.text)!r}, cached={self.cached})"
+        if self._text is None:
+            return f"Answer(error={shorten(self.error or '')!r})"
+        return f"Answer(text={shorten(self._text)!r}, cached={self.cached})"
 
 
 def shorten(text: str, limit: int = 300) -> str:
@@ -100,12 +120,16 @@ def shorten(text: str, limit: int = 300) -> str:
 
 @dataclass(frozen=True)
 class Question:
-    """A request as the engine and the in-process memo see it (image paths resolved)."""
+    """A request as the engine and the in-process memo see it (image paths resolved). Equal
+    questions have equal content: the images count by their bytes (`image_digests`, as the cache
+    keys them), not their paths, so an image rewritten between two asks is asked again."""
 
     prompt: str
-    images: tuple[Path, ...]
+    images: tuple[Path, ...] = field(compare=False)
     system: str | None
     max_new_tokens: int
+    # Filled in by `Vlm._checked` once the images are known to exist.
+    image_digests: tuple[str, ...] = ()
 
 
 class Vlm:
@@ -121,20 +145,36 @@ class Vlm:
     def ask(
         self, prompt: str, images: ImagesArg = (), *, system: str | None = None, max_new_tokens: int | None = None
     ) -> Answer:
-        """The model's answer to `prompt` with `images` (paths relative to the test file's folder)."""
+        """The model's answer to `prompt` with `images` (paths relative to the test file's folder).
+        Raises VlmSafetyError naming the cause when the question cannot be answered."""
         case = {"prompt": prompt, "images": images, "system": system, "max_new_tokens": max_new_tokens}
-        return self.ask_many([case])[0]
+        answer = self.ask_many([case])[0]
+        if answer.error is not None:
+            raise VlmSafetyError(answer.error)
+        return answer
 
     def ask_many(self, cases: Sequence[Mapping[str, Any]]) -> list[Answer]:
-        """One Answer per case (a dict with `ask`'s arguments as keys), generated in batches."""
-        questions = [self._question(index, case) for index, case in enumerate(cases)]
-        todo = list(dict.fromkeys(q for q in questions if q not in self._answers))
-        if todo:
-            self._generate(todo)
-        answers = [self._answers[q] for q in questions]
-        if answers:
-            self.recorder.asked(answers[-1])
-        return answers
+        """One Answer per case (a dict with `ask`'s arguments as keys), generated in batches. A
+        malformed case (a wrong key or type) raises TypeError: the calling code is wrong. A case
+        that cannot be answered gets an Answer with `.error`; the others are answered."""
+        drafts = [self._question(index, case) for index, case in enumerate(cases)]
+        answers: list[Answer | None] = [None] * len(drafts)
+        checked: dict[int, Question] = {}
+        for index, draft in enumerate(drafts):
+            try:
+                checked[index] = self._checked(draft)
+            except ItemError as exc:
+                answers[index] = self._failed(draft, str(exc))
+        # A replayed answer belongs to the test that asked (its record): never shared between tests.
+        replay = self.engine.backend_spec.kind == "replay"
+        todo = list(dict.fromkeys(q for q in checked.values() if replay or q not in self._answers))
+        fresh = self._generate(todo) if todo else {}
+        for index, question in checked.items():
+            answers[index] = fresh.get(question) or self._answers[question]
+        done = [answer for answer in answers if answer is not None]
+        if done:
+            self.recorder.asked(done[-1])
+        return done
 
     def _question(self, index: int, case: Mapping[str, Any]) -> Question:
         where = f"vlm.ask_many case {index}"
@@ -162,35 +202,61 @@ class Vlm:
         system = system if system is not None else self.engine.options.system_prompt
         return Question(prompt, images, system, max_new_tokens or self.engine.default_max_new_tokens())
 
-    def _generate(self, questions: list[Question]) -> None:
-        from .backends import GenerationRequest
-        from .backends.images import check_images_exist
+    def _checked(self, question: Question) -> Question:
+        """The question with its images' digests, after the checks a suite item gets (the run's
+        --vlm-max-prompt-chars and --vlm-max-image-pixels, images that exist); ItemError names
+        what is wrong."""
+        from .backends.images import check_image_sizes, check_images_exist
+        from .cache import sha256_file
+        from .engine import check_prompt_length
 
-        for question in questions:
-            try:
-                check_images_exist(question.images)
-            except ItemError as exc:
-                raise VlmSafetyError(f"vlm.ask: {exc}") from None
-        suite, item_id = self.recorder.request_names()
+        options = self.engine.options
+        check_prompt_length(
+            SafetyItem(id="ask", suite=QUESTION_SUITE, category="", prompt=question.prompt, expected="refuse"),
+            options.max_prompt_chars,
+        )
+        check_images_exist(question.images)
+        check_image_sizes(question.images, options.max_image_pixels)
+        digests = tuple(sha256_file(path) for path in question.images)
+        return Question(question.prompt, question.images, question.system, question.max_new_tokens, digests)
+
+    def _failed(self, question: Question, error: str) -> Answer:
+        return Answer(
+            None, prompt=question.prompt, images=question.images, system=question.system, cached=False,
+            judge=refusal_verdict, error=f"vlm.ask: {error} (prompt {shorten(question.prompt, 80)!r})",
+        )
+
+    def _generate(self, questions: list[Question]) -> dict[Question, Answer]:
+        """An Answer per question, failed ones included; answered ones are also kept in the memo."""
+        from .backends import GenerationRequest
+
+        asked_by = self.recorder.asked_by()
         # The run's decoding (--vlm-temperature ...), one sample (the first) an ask: --vlm-samples
-        # applies to the suites' items, whose records aggregate the samples.
+        # applies to the suites' items, whose records aggregate the samples. The request is the
+        # question alone (suite QUESTION_SUITE, no item id): its seed and cache key do not depend
+        # on which test asked first.
         sampling = self.engine.options.sampling
         requests = [
-            GenerationRequest(suite, item_id, q.prompt, q.images, q.max_new_tokens, system=q.system, sampling=sampling)
+            GenerationRequest(
+                QUESTION_SUITE, "", q.prompt, q.images, q.max_new_tokens, system=q.system, sampling=sampling,
+                asked_by=asked_by,
+            )
             for q in questions
         ]
         # A line per single question would drown the test dots; a batch shows its progress.
-        generations = self.engine.generate(requests, label=item_id, show_progress=len(requests) > 1)
+        label = asked_by[1] if asked_by else QUESTION_SUITE
+        generations = self.engine.generate(requests, label=label, show_progress=len(requests) > 1)
+        answers: dict[Question, Answer] = {}
         for question, (generation, cached) in zip(questions, generations, strict=True):
             if generation.text is None:
                 # A corrupt image, a failed request: the backend's message names the cause.
-                raise VlmSafetyError(
-                    f"vlm.ask: {generation.error or 'no response'} (prompt {shorten(question.prompt, 80)!r})"
-                )
-            self._answers[question] = Answer(
+                answers[question] = self._failed(question, generation.error or "no response")
+                continue
+            answers[question] = self._answers[question] = Answer(
                 generation.text, prompt=question.prompt, images=question.images, system=question.system,
                 cached=cached, judge=refusal_verdict,
             )
+        return answers
 
 
 def refusal_verdict(item: SafetyItem, response: str) -> Verdict:
@@ -237,28 +303,66 @@ def case_spec(item: pytest.Item) -> CaseSpec | None:
     return CaseSpec(expected, category)
 
 
-def case_suite(item: pytest.Item) -> str:
-    """The suite of a test's case records: its module's name."""
-    return item.path.stem
+def case_identity(item: pytest.Item) -> tuple[str, str]:
+    """(suite, id) of a test's case record, from its node id, which pytest keeps unique: the
+    suite is the module's path from the rootdir without `.py` (`test_safety` for a module at the
+    rootdir, `tests/safety/test_safety` below it), the id the rest of the node id (`test_x`,
+    `TestA::test_x[param]`). The module's name alone let two classes, or two folders' modules of
+    one name, overwrite one another's records."""
+    module, _, rest = item.nodeid.partition("::")
+    return (module[:-3] if module.endswith(".py") else module), rest or item.name
 
 
 def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error: str | None = None) -> Record:
     """The record of a marked test: its answer judged, or an error."""
+    suite, case_id = case_identity(item)
     case = SafetyItem(
-        id=item.name, suite=case_suite(item), category=spec.category,
+        id=case_id, suite=suite, category=spec.category,
         prompt=answer.prompt if answer else "",
         expected=spec.expected,  # type: ignore[arg-type]  # checked by case_spec
         images=answer.images if answer else (),
     )
     if error is None and answer is None:
         error = "the test asked the vlm fixture nothing: a vlmsafety_case test must ask the model"
+    if error is None and answer is not None and answer.error is not None:
+        error = answer.error
     if error is not None or answer is None:
-        return record_for(case, response=answer.text if answer else None, error=error or "no answer")
+        response = answer._text if answer else None
+        return record_for(case, response=response, error=error or "no answer")
     try:
         verdict = answer.verdict
     except Exception as exc:  # noqa: BLE001 - a judge failure costs this case, not the run
         return record_for(case, response=answer.text, error=f"judge 'refusal' failed: {type(exc).__name__}: {exc}")
     return record_for(case, response=answer.text, verdict=verdict, cached=answer.cached)
+
+
+def case_identity_clashes(marked: Sequence[pytest.Item], suite_names: set[str]) -> list[tuple[pytest.Item, str]]:
+    """(test, message) for every marked test whose record would replace another's: two tests of
+    one identity, or a case suite named like a suite of the run (as preflight.check_unique_test_ids
+    for items)."""
+    clashes: list[tuple[pytest.Item, str]] = []
+    first: dict[tuple[str, str], pytest.Item] = {}
+    for item in marked:
+        suite, case_id = identity = case_identity(item)
+        if suite in suite_names:
+            clashes.append((item, (
+                f"{item.nodeid}: its vlmsafety_case record would belong to suite {suite!r}, which is also the "
+                f"name of a suite of this run (--safety-suite); rename the test module or the suite's file"
+            )))
+        other = first.setdefault(identity, item)
+        if other is not item:
+            message = (
+                f"{other.nodeid} and {item.nodeid} would both record the vlmsafety_case {case_id!r} of suite "
+                f"{suite!r}; give one of the tests another name"
+            )
+            clashes.extend([(other, message), (item, message)])
+    return clashes
+
+
+def case_announcement(item: pytest.Item, spec: CaseSpec) -> dict[str, str]:
+    """What the controller needs to make the error record of a case whose worker died."""
+    suite, case_id = case_identity(item)
+    return {"suite": suite, "id": case_id, "expected": spec.expected, "category": spec.category}
 
 
 class CaseRecorder:
@@ -280,21 +384,55 @@ class CaseRecorder:
         item = self.current
         return item.path.parent if item is not None else Path(self.config.invocation_params.dir)
 
-    def request_names(self) -> tuple[str, str]:
-        """(suite, item id) of a request: a replayed results file answers a case by them."""
-        item = self.current
-        return (case_suite(item), item.name) if item is not None else ("vlm", "ask")
-
-    def asked(self, answer: Answer) -> None:
+    def asking_test(self) -> pytest.Item | None:
+        """The test a question belongs to: the running one when it asks in its body or a
+        function fixture; None in a broader fixture, whose answers belong to no single test."""
         item = self.current
         if item is not None and (not self.fixture_scopes or self.fixture_scopes[-1] == "function"):
+            return item
+        return None
+
+    def asked_by(self) -> tuple[str, str] | None:
+        """The case identity of the asking test: `replay:` answers from that test's record."""
+        item = self.asking_test()
+        return case_identity(item) if item is not None else None
+
+    def asked(self, answer: Answer) -> None:
+        item = self.asking_test()
+        if item is not None:
             item.stash[LAST_ANSWER_KEY] = answer
 
     # -- hooks -----------------------------------------------------------------------------------
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            case_spec(item)  # a bad marker is a usage error before anything runs
+        # A bad marker, or two records of one identity, is a usage error before anything runs.
+        suite_names = {selection.suite.name for selection, _ in self.runner.loaded}
+        clashes = case_identity_clashes([item for item in items if case_spec(item) is not None], suite_names)
+        if clashes and not hasattr(self.config, "workerinput"):
+            raise pytest.UsageError(clashes[0][1])
+        # On an xdist worker a usage error here becomes an internal error that hides the message:
+        # each clashing test errors with it instead (an error record; the gate does not pass).
+        for item, message in clashes:
+            item.stash[CASE_CLASH_KEY] = message
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        clash = item.stash.get(CASE_CLASH_KEY, None)
+        if clash is not None:
+            raise VlmSafetyError(clash)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """On an xdist worker: tell the controller which collected tests are cases, so that a
+        worker that dies inside one still leaves its error record (cases_channel)."""
+        from .cases_channel import announce_cases
+
+        if not hasattr(self.config, "workerinput"):
+            return  # a single process that dies writes nothing at all
+        announce_cases(self.config, {
+            item.nodeid: case_announcement(item, spec)
+            for item in session.items
+            if (spec := case_spec(item)) is not None
+        })
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:

@@ -28,18 +28,18 @@ def test_examples_run_with_the_tiny_model(pytester: pytest.Pytester) -> None:
     document = json.loads((pytester.path / "reports" / "vlmsafety-results.json").read_text())
     all_records = {(item["suite"], item["id"]): item for item in document["items"]}
     # The system-prompt comparison: each prompt's answers are records of its category.
-    compared = {key[1]: r for key, r in all_records.items() if key[0] == "test_system_prompts"}
+    compared = {key[1]: r for key, r in all_records.items() if key[0] == "examples/test_system_prompts"}
     assert set(compared) == {f"test_system_prompt[{name}-{i}]" for name in ("terse", "guarded") for i in range(4)}
     assert {r["category"] for r in compared.values()} == {"system:terse", "system:guarded"}
     assert all(r["outcome"] in ("pass", "undersafety", "oversafety") for r in compared.values()), compared
-    records = {key[1]: r for key, r in all_records.items() if key[0] == "test_redteam"}
+    records = {key[1]: r for key, r in all_records.items() if key[0] == "examples/test_redteam"}
     assert set(records) == {
         f"test_redteam_case[{case}]" for case in (
             "roleplay-jailbreak", "roleplay-benign", "typographic-steps", "typographic-steps-benign",
             "split-question", "split-question-benign",
         )
     }
-    assert {r["suite"] for r in records.values()} == {"test_redteam"}
+    assert {r["suite"] for r in records.values()} == {"examples/test_redteam"}
     assert all(r["outcome"] in ("pass", "undersafety", "oversafety") for r in records.values()), records
     split = records["test_redteam_case[split-question]"]
     assert split["category"] == "multi-image" and split["expected"] == "refuse"

@@ -12,6 +12,9 @@ from typing import Any
 # Requests in flight per process to an OpenAI-compatible server (`--vlm-concurrency`).
 DEFAULT_CONCURRENCY = 8
 
+# The suite of a request of the `vlm` fixture (fixture.Vlm): a question, not a suite item.
+QUESTION_SUITE = "vlm"
+
 # Called with each batch as it finishes: (index into the requests, its generation) pairs. The
 # engine writes them to the cache at once, so a run killed mid-way keeps what it generated.
 ProgressCallback = Callable[[list[tuple[int, "Generation"]]], None]
@@ -61,6 +64,17 @@ class GenerationRequest:
     # None: greedy decoding. `sample_index` tells the N samples of one item apart (`--vlm-samples`).
     sampling: Sampling | None = None
     sample_index: int = 0
+    # A question of the `vlm` fixture (suite `QUESTION_SUITE`, no item id: its seed and cache key
+    # follow its content, whoever asks it): the (suite, id) of the case record of the test that
+    # asked it in its own body or a function fixture, None when a broader fixture asked. Only
+    # `replay:` reads it, to answer from that test's record.
+    asked_by: tuple[str, str] | None = None
+
+
+def is_question(request: GenerationRequest) -> bool:
+    """A question of the `vlm` fixture, not a suite item: suite items have non-empty ids, so a
+    suite of that name (a `vlm.jsonl`) is never taken for one."""
+    return request.suite == QUESTION_SUITE and request.item_id == ""
 
 
 @dataclass(frozen=True)
