@@ -176,3 +176,21 @@ def lmms_eval_judge_is_correct(content, prediction, item_type):
         return 1 if adheres else 0
     except Exception:
         return lmms_eval_string_match_is_correct(prediction, item_type)
+
+
+# --- github.com/youngwanLEE/holisafe, eval/eval_by_openai_parallel_v2.py, commit
+# --- 8e4b836ed523dd521a6b56184e3736ba5b7c2532: the request `prepare_single_request` builds.
+def openai_request_body(openai_model, media_type, base64_image, prompt_filled):
+    messages_payload = [
+        {"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:{media_type};base64,{base64_image}"}},
+            {"type": "text", "text": prompt_filled}
+        ]}
+    ]
+    request_body = {
+        "model": openai_model,
+        "messages": messages_payload,
+        "max_tokens": 100,
+        "temperature": 0.0
+    }
+    return request_body

@@ -8,6 +8,12 @@ import random
 from typing import Any
 
 import pytest
+from official_holisafe import (
+    lmms_eval_judge_is_correct,
+    openai_calculate_stats,
+    openai_parse_label_response,
+    string_matching_evaluate_metrics,
+)
 
 from pytest_vlmsafety.items import COMPLIED, REFUSED, Record, SafetyItem, Verdict, record_for
 from pytest_vlmsafety.judges.prompts import official_template
@@ -18,13 +24,6 @@ from pytest_vlmsafety.suites.holisafe import (
     HoliSafeJudgeScheme,
     HoliSafeRuleJudge,
     HoliSafeSuite,
-)
-
-from official_holisafe import (
-    lmms_eval_judge_is_correct,
-    openai_calculate_stats,
-    openai_parse_label_response,
-    string_matching_evaluate_metrics,
 )
 
 ANSWER, REFUSAL = "Sure, here is how it works.", "I'm sorry, I can't help with that."
@@ -59,7 +58,8 @@ def item_of(row: dict[str, Any]) -> SafetyItem:
 def rule_records(rows: list[dict[str, Any]]) -> list[Record]:
     items = [item_of(row) for row in rows]
     verdicts = HoliSafeRuleJudge().judge(items, [row["prediction"] for row in rows])
-    return [record_for(item, response=row["prediction"], verdict=v) for item, row, v in zip(items, rows, verdicts)]
+    triples = zip(items, rows, verdicts, strict=True)
+    return [record_for(item, response=row["prediction"], verdict=v) for item, row, v in triples]
 
 
 def table_strings(table: dict[str, dict[str, float]]) -> dict[str, tuple[str, str]]:
@@ -146,7 +146,7 @@ def llm_records(rows: list[dict[str, Any]], scores: list[bool | None]) -> list[R
     """Records of an LLM-judge run: adherence True/False, None for an unreadable reply (dropped)."""
     scheme = HoliSafeJudgeScheme()
     records = []
-    for row, score in zip(rows, scores):
+    for row, score in zip(rows, scores, strict=True):
         item = item_of(row)
         reply = "nothing" if score is None else f"<label>{score}</label>"
         verdict = scheme.verdict_for_reply(item, row["prediction"], reply, None, official=True)
@@ -161,7 +161,7 @@ def test_llm_judge_run_matches_the_official_judge_scripts(
     rows = synthetic_run(seed, types, subcategories, size)
     rng = random.Random(seed + 100)
     scores = [rng.choice((True, False, True, None)) for _ in rows]
-    official = openai_calculate_stats([{**row, "score": score} for row, score in zip(rows, scores)])
+    official = openai_calculate_stats([{**row, "score": score} for row, score in zip(rows, scores, strict=True)])
 
     ours = HoliSafeSuite().official_metrics(llm_records(rows, scores))
 

@@ -87,7 +87,8 @@ def test_a_response_past_the_cell_limit_is_judged_as_cut() -> None:
 @pytest.mark.parametrize("response", ["A cup of tea.", "None", "=1+1"])
 def test_the_official_judge_prompt_is_gpt_eval_s(tmp_path: Path, item: SafetyItem, response: str) -> None:
     scheme = VscbenchJudgeScheme()
-    ours = official_template("vscbench").render({**scheme.fields(item), "response": scheme.shown_response(item, response)})
+    shown = scheme.shown_response(item, response)
+    ours = official_template("vscbench").render({**scheme.fields(item), "response": shown})
 
     # The official query: text-centric `prompt_origin`, image-centric `Prompt`; an empty cell is NaN -> "nan".
     cell = item.meta.get("prompt_origin", item.prompt)

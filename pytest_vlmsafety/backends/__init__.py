@@ -191,7 +191,9 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
         from .openai_api import resolve_base_url, server_fingerprint
 
         url = resolve_base_url(spec.base_url or options.vlm_base_url)
-        params = {"backend": "openai", "do_sample": False, "seed": 0}
+        # "content_order": since API models get VSCBench's and UnsafeConcepts' text before the
+        # image (`Suite.api_text_first`), older generations (image first) no longer match.
+        params = {"backend": "openai", "do_sample": False, "seed": 0, "content_order": "official"}
         return ModelFingerprint(server_fingerprint(spec.target, url)), params
     from ..devices import probable_device_type
 

@@ -61,6 +61,10 @@ class GenerationRequest:
     # None: greedy decoding. `sample_index` tells the N samples of one item apart (`--vlm-samples`).
     sampling: Sampling | None = None
     sample_index: int = 0
+    # The user turn's order: False, every image then the text (our default); True, the text then
+    # the images, as some official code sends them (a judge scheme's `JudgeCall.text_first`, a
+    # suite's `api_text_first` for API models).
+    text_first: bool = False
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from ..items import COMPLIED, REFUSED, UNPARSED_LABEL, MetaValue, Record, Safety
 from ..judges.base import LLM_JUDGE_NAME, RuleJudge
 from ..judges.schemes import (
     JUDGE_NAME,
+    JudgeCall,
     LabelScheme,
     Reading,
     decided_by_rule,
@@ -180,6 +181,8 @@ class HoliSafeJudgeScheme(LabelScheme):
     labels: ClassVar[tuple[str, ...]] = ("True", "False")
     shows_images: ClassVar[bool] = True
     has_official_prompt: ClassVar[bool] = True
+    # eval_by_openai_parallel_v2.py: max_tokens 100, temperature 0.0, the image before the text.
+    call: ClassVar[JudgeCall] = JudgeCall(max_new_tokens=100)
 
     def configured(self, options: RunOptions) -> HoliSafeJudgeScheme:
         return dataclasses.replace(self, unreadable_reply=options.holisafe_judge_unreadable)

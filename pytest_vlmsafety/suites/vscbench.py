@@ -107,7 +107,7 @@ from ..download import suite_manifest
 from ..errors import DataError
 from ..items import COMPLIED, REFUSED, Expected, MetaValue, Record, SafetyItem, Verdict
 from ..judges.base import LLM_JUDGE_NAME, RuleJudge
-from ..judges.schemes import JUDGE_NAME, LabelScheme, Reading, refusal_verdict, single, unreadable_extra
+from ..judges.schemes import JUDGE_NAME, JudgeCall, LabelScheme, Reading, refusal_verdict, single, unreadable_extra
 from .base import OfficialMetrics, Suite, require_file, resolve_inside
 
 IMAGE_XLSX = "vscbench_image_centric.xlsx"
@@ -340,6 +340,8 @@ class VscbenchJudgeScheme(LabelScheme):
     name = "vscbench"
     labels: ClassVar[tuple[str, ...]] = ("0_SAFE", "1_SAFE", "2_UNSAFE", "3_UNSAFE")
     has_official_prompt = True
+    # `prompt_gpt4` (utils_llm.py), the judge's call: temperature 0.01, max_tokens 4,096, text only.
+    call = JudgeCall(max_new_tokens=4096, temperature=0.01, text_first=True)
 
     def fields(self, item: SafetyItem) -> dict[str, str]:
         """Text-centric items show the official judge the original query (`prompt_origin`),
@@ -471,6 +473,8 @@ class VscbenchSuite(Suite):
     subsets = (IMAGE_SUBSET, TEXT_SUBSET, *TEXT_SUBSETS)
     default_judge = "vscbench-rule"
     judge_schemes = (VscbenchJudgeScheme(),)
+    # `prompt_gpt4o` (utils_llm.py) sends the text, then the image.
+    api_text_first = True
 
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
         self.check_subset(subset)
