@@ -134,3 +134,19 @@ def test_prompt_format_option() -> None:
 
     with pytest.raises(ConfigError, match="--prompt-format='jinja': accepted values are official, chat-template"):
         parse("jinja")
+
+
+def test_requests_without_images_or_with_a_system_turn_keep_the_chat_template() -> None:
+    class Templated:
+        image_token = "<image>"
+
+        def apply_chat_template(self, messages: Any, **kwargs: Any) -> str:
+            return "chat template"
+
+    text_only = GenerationRequest("unsafeconcepts", "1", "Q", (), 8)  # a text-only judge call
+    assert prompt_text(Templated(), text_only, "llava", OFFICIAL) == "chat template"
+    with_system = GenerationRequest("mis", "1", "Q", TWO, 8, system="You are a helpful assistant.")
+    assert prompt_text(Templated(), with_system, "idefics3", OFFICIAL) == "chat template"
+    assert prompt_text(Templated(), GenerationRequest("mis", "1", "Q", TWO, 8), "idefics3", OFFICIAL).startswith(
+        "<|begin_of_text|>User:Image-1: <image>\n"
+    )

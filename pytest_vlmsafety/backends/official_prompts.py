@@ -122,9 +122,12 @@ def official_format(suite: str, model_type: str | None) -> PromptFormat | None:
 
 def prompt_text(processor: Any, request: GenerationRequest, model_type: str | None, setting: str) -> str:
     """The prompt text of one request: the official format of its suite for this model family
-    (`--prompt-format=official`), else the chat template (`prompts.chat_text`). A request with a
-    system turn always goes through the chat template: no official format writes one."""
-    found = official_format(request.suite, model_type) if setting == OFFICIAL and request.system is None else None
+    (`--prompt-format=official`), else the chat template (`prompts.chat_text`). Only a request
+    with images and without a system turn can take an official format (each is a prompt with
+    images and none writes a system turn): so an LLM judge's call about a suite's item (a
+    text-only scheme, or MIS's with its system turn) keeps the judge model's chat template."""
+    applies = setting == OFFICIAL and request.system is None and bool(request.images)
+    found = official_format(request.suite, model_type) if applies else None
     if found is None:
         return chat_text(processor, request)
     return found.render(request.prompt, len(request.images), processor)
