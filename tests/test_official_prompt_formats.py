@@ -150,3 +150,29 @@ def test_requests_without_images_or_with_a_system_turn_keep_the_chat_template() 
     assert prompt_text(Templated(), GenerationRequest("mis", "1", "Q", TWO, 8), "idefics3", OFFICIAL).startswith(
         "<|begin_of_text|>User:Image-1: <image>\n"
     )
+
+
+def test_tiny_internvl_gets_the_official_user_turn(
+    tiny_architecture: Callable[[str], Path], two_images: tuple[Path, Path]
+) -> None:
+    from pytest_vlmsafety.backends.hf import HuggingFaceBackend
+    from pytest_vlmsafety.backends.images import load_images
+
+    backend = HuggingFaceBackend(str(tiny_architecture("internvl")), spec="tiny internvl")
+    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8)
+
+    sent = backend._prepare([request])["input_ids"][0].tolist()
+
+    # The official messages, "<image>" being what the processor's image token stands for there
+    # (vLLM's InternVL2.5 and transformers' InternVL both expand it into <img>, the context tokens, </img>).
+    messages = prepare_inputs_prompt("OpenGVLab/InternVL2_5-8B", QUERY, list(two_images))
+    messages = [{**m, "content": m["content"].replace("<image>", backend.processor.image_token)} for m in messages]
+    official = backend.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    expected = backend.processor(
+        text=[official], images=[load_images(two_images)], return_tensors="pt",
+        add_special_tokens=adds_special_tokens(backend.tokenizer, official),
+    )["input_ids"][0].tolist()
+    assert "Image-1: " in official and sent == expected
+    assert sent != backend.processor(
+        text=[chat_text(backend.processor, request)], images=[load_images(two_images)], return_tensors="pt",
+    )["input_ids"][0].tolist()
