@@ -176,3 +176,18 @@ def test_tiny_internvl_gets_the_official_user_turn(
     assert sent != backend.processor(
         text=[chat_text(backend.processor, request)], images=[load_images(two_images)], return_tensors="pt",
     )["input_ids"][0].tolist()
+
+
+def test_the_report_names_the_prompt_formats() -> None:
+    from pytest_vlmsafety.report.html import render_html_report
+
+    results = {
+        "schema": "pytest-vlmsafety/results/1",
+        "run": {"model": {"backend": "hf", "prompt_formats": {"mis": "mis/idefics3", "unsafeconcepts": CHAT_TEMPLATE}}},
+        "items": [],
+        "suites": {},
+        "gate": {"passed": True, "failures": []},
+    }
+    page = render_html_report(results)
+    assert "<dt>Prompt formats</dt><dd>mis: mis/idefics3 · unsafeconcepts: chat-template</dd>" in page
+    assert "Prompt formats" not in render_html_report({**results, "run": {"model": {"backend": "hf"}}})
