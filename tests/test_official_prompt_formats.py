@@ -191,3 +191,21 @@ def test_the_report_names_the_prompt_formats() -> None:
     page = render_html_report(results)
     assert "<dt>Prompt formats</dt><dd>mis: mis/idefics3 · unsafeconcepts: chat-template</dd>" in page
     assert "Prompt formats" not in render_html_report({**results, "run": {"model": {"backend": "hf"}}})
+
+
+def test_vllm_prompt_takes_the_official_format(
+    tiny_architecture: Callable[[str], Path], two_images: tuple[Path, Path]
+) -> None:
+    from transformers import AutoProcessor
+
+    from pytest_vlmsafety.backends.vllm_engine import vllm_prompt
+
+    processor = AutoProcessor.from_pretrained(str(tiny_architecture("idefics3")))
+    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8)
+    official = prepare_inputs_prompt("HuggingFaceM4/Idefics3-8B-Llama3", QUERY, list(two_images))
+    tokenizer = processor.tokenizer
+
+    sent = vllm_prompt(processor, request, "idefics3", OFFICIAL)["prompt_token_ids"]
+
+    assert sent == tokenizer(official, add_special_tokens=adds_special_tokens(tokenizer, official))["input_ids"]
+    assert vllm_prompt(processor, request, "idefics3", CHAT_TEMPLATE)["prompt_token_ids"] != sent

@@ -146,6 +146,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 noise=spec.is_noise,
                 processor_kwargs=options.processor_kwargs,
                 system_prompt=options.system_prompt,
+                prompt_format=options.prompt_format,
             )
         elif spec.kind == "replay":
             from .replay import ReplayBackend
@@ -204,7 +205,7 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
     params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
     if options.processor_kwargs:  # absent when unset: keys of existing caches stay valid
         params["processor_kwargs"] = options.processor_kwargs
-    if spec.kind != "vllm" and options.prompt_format != CHAT_TEMPLATE:
+    if options.prompt_format != CHAT_TEMPLATE:
         # The official per-model formats (backends/official_prompts.py) change the prompt of some
         # models on some suites; generations made before them used the chat template.
         params["prompt_format"] = options.prompt_format

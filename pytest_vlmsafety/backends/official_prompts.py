@@ -11,7 +11,7 @@ string, not from the chat template:
   conversation of the LLaVA repository, system sentence included.
 
 One table per benchmark (`FORMAT_TABLES`: suite -> model family -> format), the family being the
-model's `config.model_type`. A local backend uses the table's format for an item of that suite
+model's `config.model_type`. A local backend (hf.py, vllm_engine.py) uses the table's format for an item of that suite
 when the model's family is in it (`--prompt-format=official`, the default), and the chat template
 otherwise or with `--prompt-format=chat-template`. The official strings name the image with the
 official code's placeholder; each format writes the processor's own image token instead, the
@@ -140,6 +140,18 @@ def format_name(suite: str, model_type: str | None, setting: str) -> str:
     return found.name if found is not None else CHAT_TEMPLATE
 
 
+def config_model_type(model: str, revision: str | None, trust_remote_code: bool) -> str | None:
+    """The `model_type` of a model's config (its family), None when the config cannot be read."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+        model_type = config.model_type
+    except Exception:  # noqa: BLE001 - the model's own loading reports the real problem
+        return None
+    return model_type if isinstance(model_type, str) else None
+
+
 def prompt_formats(model_type: str | None, setting: str) -> dict[str, str]:
     """Per suite with official formats, the format its items get (`format_name`)."""
     return {suite: format_name(suite, model_type, setting) for suite in FORMAT_TABLES}
@@ -154,6 +166,7 @@ __all__ = [
     "PROMPT_FORMAT_CHOICES",
     "UNSAFECONCEPTS_FORMATS",
     "PromptFormat",
+    "config_model_type",
     "format_name",
     "image_token",
     "official_format",
