@@ -165,6 +165,18 @@ class JudgePromptFacts:
 
 
 @dataclass
+class JudgeCallFacts:
+    """How one scheme's judge calls are made (its benchmark's official settings): the reply's
+    token limit, the temperature (0: greedy), the system turn (None: none) and the user turn's
+    order (`images-first` or `text-first`)."""
+
+    max_new_tokens: int = 0
+    temperature: float = 0.0
+    system: str | None = None
+    content_order: str = "images-first"
+
+
+@dataclass
 class JudgeFacts:
     """Which LLM judge can run and how it is pinned: published numbers moved when the model
     behind an unpinned API name changed."""
@@ -178,6 +190,8 @@ class JudgeFacts:
     pinned: bool = True
     prompts: dict[str, JudgePromptFacts] = field(default_factory=dict)
     holisafe_unreadable: str | None = None
+    # Per scheme, the call settings (`JudgeCallFacts`).
+    calls: dict[str, JudgeCallFacts] = field(default_factory=dict)
 
 
 @dataclass

@@ -24,6 +24,7 @@ GATE_ON: tuple[str, ...] = ("point", "interval")
 # What an unreadable HoliSafe LLM-judge reply does: the official evaluation drops the item from
 # the denominators; lmms-eval lets the string-matching rule judge it.
 HOLISAFE_UNREADABLE: tuple[str, ...] = ("drop", "rule")
+PROMPT_FORMATS: tuple[str, ...] = ("official", "chat-template")  # backends/official_prompts.py
 
 LLM_JUDGE = LLM_JUDGE_NAME
 
@@ -150,6 +151,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
     OptionSpec("--holisafe-judge-unreadable", "an unreadable HoliSafe LLM-judge reply: drop (the official "
                "evaluation: left out of the metrics) or rule (lmms-eval: the string-matching rule decides) "
                "(default: drop)", "{drop,rule}", "drop"),
+    OptionSpec("--prompt-format", "official: a local model of a family whose prompt a benchmark's official code "
+               "writes by hand (MIS: InternVL2.5, Idefics3, Phi-3.5-Vision, LLaVA-OneVision; UnsafeConcepts: "
+               "LLaVA-v1.5) gets that prompt on that benchmark; chat-template: every model gets its chat "
+               "template (default: official)", "{official,chat-template}", "official"),
 )
 
 Lookup = Callable[[OptionSpec], "str | list[str] | bool | None"]
@@ -186,6 +191,7 @@ class RunOptions:
     judge_prompts: tuple[str, ...] = ()  # "[SCHEME=]FILE" as given
     refusal_phrases: tuple[str, ...] = ()  # from --refusal-phrases, normalised; read at start-up
     holisafe_judge_unreadable: str = "drop"
+    prompt_format: str = "official"  # --prompt-format (backends/official_prompts.py)
     judge_revision: str | None = None
     unsafeconcepts_classifiers: Path | None = None
     max_prompt_chars: int | None = DEFAULT_MAX_PROMPT_CHARS  # None = off
@@ -313,6 +319,7 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         holisafe_judge_unreadable=_choice(
             "--holisafe-judge-unreadable", given("--holisafe-judge-unreadable"), HOLISAFE_UNREADABLE
         ),
+        prompt_format=_choice("--prompt-format", given("--prompt-format"), PROMPT_FORMATS),
         max_prompt_chars=_limit("--vlm-max-prompt-chars", text("--vlm-max-prompt-chars"), DEFAULT_MAX_PROMPT_CHARS),
         max_image_pixels=_limit("--vlm-max-image-pixels", text("--vlm-max-image-pixels"), DEFAULT_MAX_IMAGE_PIXELS),
         vlm_retries=_whole("--vlm-retries", given("--vlm-retries")),

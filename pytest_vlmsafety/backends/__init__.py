@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from .aliases import MODEL_ALIASES
 from .base import Backend, Generation, GenerationRequest
+from .official_prompts import CHAT_TEMPLATE
 
 if TYPE_CHECKING:
     from ..cache import Cache, ModelFingerprint
@@ -119,7 +120,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     key = (
         spec, options.dtype, options.device, options.revision, options.trust_remote_code,
         options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel, options.vlm_processor_kwargs,
-        options.vlm_retries, options.vlm_timeout_s, options.system_prompt,
+        options.vlm_retries, options.vlm_timeout_s, options.system_prompt, options.prompt_format,
     )
     if key not in _loaded:
         if spec.kind == "openai":
@@ -145,6 +146,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 noise=spec.is_noise,
                 processor_kwargs=options.processor_kwargs,
                 system_prompt=options.system_prompt,
+                prompt_format=options.prompt_format,
             )
         elif spec.kind == "replay":
             from .replay import ReplayBackend
@@ -163,6 +165,7 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 noise=spec.is_noise,
                 processor_kwargs=options.processor_kwargs,
                 system_prompt=options.system_prompt,
+                prompt_format=options.prompt_format,
             )
     return _loaded[key]
 
@@ -191,7 +194,9 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
         from .openai_api import resolve_base_url, server_fingerprint
 
         url = resolve_base_url(spec.base_url or options.vlm_base_url)
-        params = {"backend": "openai", "do_sample": False, "seed": 0}
+        # "content_order": since API models get VSCBench's and UnsafeConcepts' text before the
+        # image (`Suite.api_text_first`), older generations (image first) no longer match.
+        params = {"backend": "openai", "do_sample": False, "seed": 0, "content_order": "official"}
         return ModelFingerprint(server_fingerprint(spec.target, url)), params
     from ..devices import probable_device_type
 
@@ -200,6 +205,10 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
     params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
     if options.processor_kwargs:  # absent when unset: keys of existing caches stay valid
         params["processor_kwargs"] = options.processor_kwargs
+    if options.prompt_format != CHAT_TEMPLATE:
+        # The official per-model formats (backends/official_prompts.py) change the prompt of some
+        # models on some suites; generations made before them used the chat template.
+        params["prompt_format"] = options.prompt_format
     return fingerprint, params
 
 

@@ -69,6 +69,10 @@ class GenerationRequest:
     # asked it in its own body or a function fixture, None when a broader fixture asked. Only
     # `replay:` reads it, to answer from that test's record.
     asked_by: tuple[str, str] | None = None
+    # The user turn's order: False, every image then the text (our default); True, the text then
+    # the images, as some official code sends them (a judge scheme's `JudgeCall.text_first`, a
+    # suite's `api_text_first` for API models).
+    text_first: bool = False
 
 
 def is_question(request: GenerationRequest) -> bool:

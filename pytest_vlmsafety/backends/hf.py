@@ -20,7 +20,8 @@ from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback, Sampling, request_seed
 from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
-from .prompts import adds_special_tokens, chat_text, check_system_turn
+from .official_prompts import OFFICIAL, prompt_formats, prompt_text
+from .prompts import adds_special_tokens, check_system_turn
 
 log = logging.getLogger("pytest_vlmsafety")
 
@@ -131,6 +132,7 @@ class HuggingFaceBackend(Backend):
         noise: bool = False,
         processor_kwargs: Mapping[str, Any] | None = None,
         system_prompt: str | None = None,
+        prompt_format: str = OFFICIAL,
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -139,6 +141,8 @@ class HuggingFaceBackend(Backend):
         self.model_id = model
         self.noise = noise
         self.processor_kwargs = dict(processor_kwargs or {})
+        # `--prompt-format`: the official formats of backends/official_prompts.py, or chat templates only.
+        self.prompt_format = prompt_format
         self.device = choose_device(device)
         self.torch_dtype = choose_dtype(dtype, self.device)
         started = time.perf_counter()
@@ -161,6 +165,8 @@ class HuggingFaceBackend(Backend):
             hf_logging.enable_progress_bar()
         self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        model_type = getattr(self.model.config, "model_type", None)
+        self.model_type = model_type if isinstance(model_type, str) else None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -193,6 +199,10 @@ class HuggingFaceBackend(Backend):
             "noise": self.noise,
             "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
+            # Which prompt format the items of each suite with official formats get (the items of
+            # every other suite, and any request with a system turn, get the chat template).
+            "model_type": self.model_type,
+            "prompt_formats": prompt_formats(self.model_type, self.prompt_format),
         }
 
     def default_batch_size(self, max_new_tokens: int = 256) -> int:
@@ -209,7 +219,7 @@ class HuggingFaceBackend(Backend):
         """Processor inputs for one batch (runs on a helper thread while the previous batch
         generates): the token ids `processor.apply_chat_template(..., tokenize=True)` gives each
         conversation, left-padded."""
-        texts = [chat_text(self.processor, r) for r in batch]
+        texts = [prompt_text(self.processor, r, self.model_type, self.prompt_format) for r in batch]
         images = [load_images(r.images) for r in batch]
         kwargs: dict[str, Any] = {
             "text": texts,

@@ -1,7 +1,7 @@
 """Chat messages for the server backend, built like the Hugging Face backend's (`prompts.py`).
 
 A system turn when the request has one, then one user turn: every image first, then the prompt
-text, the same order `hf.py` gives its chat
+text (the text first when the request says `text_first`), the same order `hf.py` gives its chat
 template, so a model sees the same conversation whichever backend runs it. Images go through
 `images.load_image` (decoded and converted to RGB exactly as for the Hugging Face backend), so
 a server sees the same pixels too.
@@ -47,8 +47,8 @@ def openai_user_content(request: GenerationRequest) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": image_data_url(path)}} for path in request.images
     ]
-    parts.append({"type": "text", "text": request.prompt})
-    return parts
+    text = {"type": "text", "text": request.prompt}
+    return [text, *parts] if request.text_first else [*parts, text]
 
 
 def openai_messages(request: GenerationRequest) -> list[dict[str, Any]]:

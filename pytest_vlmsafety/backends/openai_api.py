@@ -26,6 +26,7 @@ messages are scrubbed of it).
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import logging
@@ -386,7 +387,7 @@ class OpenAIBackend(Backend):
     def _body(self, request: GenerationRequest, response_format: Mapping[str, Any] | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": openai_messages(request),
+            "messages": openai_messages(_in_official_order(request)),
             "temperature": 0,
             "max_tokens": request.max_new_tokens,
             "seed": 0,
@@ -520,6 +521,16 @@ class OpenAIBackend(Backend):
         if not isinstance(data, list):
             return []
         return [str(entry["id"]) for entry in data if isinstance(entry, Mapping) and "id" in entry]
+
+
+def _in_official_order(request: GenerationRequest) -> GenerationRequest:
+    """The request with the text first where the official code of its suite sends an API model
+    the text before the image (VSCBench's GPT-4o, UnsafeConcepts' GPT-4V: `Suite.api_text_first`)."""
+    from ..suites.base import api_text_first
+
+    if request.text_first or not request.images or not api_text_first(request.suite):
+        return request
+    return dataclasses.replace(request, text_first=True)
 
 
 def _retry_after(error: urllib.error.HTTPError) -> float | None:

@@ -1,8 +1,9 @@
 """The prompt a local model receives, built exactly as the model's own processor builds it.
 
 A system turn when the request has one (`--vlm-system-prompt`, `vlm.ask(system=...)`), then one
-user turn: every image first, then the prompt text (the order the server backends use too,
-`messages.py`). The text comes from the processor's chat template; it is then tokenized the way
+user turn: every image first, then the prompt text (the text first when the request says
+`text_first`; the order the server backends use too, `messages.py`). The text comes from the
+processor's chat template; it is then tokenized the way
 `processor.apply_chat_template(..., tokenize=True)` tokenizes it: a rendered prompt that already
 starts with the tokenizer's BOS token (Llama-3, Gemma-3, Idefics3, Mllama templates) is tokenized
 without special tokens, so the model never sees two BOS tokens.
@@ -23,7 +24,8 @@ def conversation(request: GenerationRequest, images: Sequence[Any] | None = None
         {"type": "image", "image": images[index]} if images is not None else {"type": "image"}
         for index in range(len(request.images))
     ]
-    content.append({"type": "text", "text": request.prompt})
+    text = {"type": "text", "text": request.prompt}
+    content = [text, *content] if request.text_first else [*content, text]
     user = {"role": "user", "content": content}
     if request.system is None:
         return [user]

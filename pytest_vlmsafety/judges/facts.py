@@ -15,7 +15,7 @@ import urllib.parse
 import warnings
 from typing import TYPE_CHECKING
 
-from ..document import JudgeFacts, JudgePromptFacts
+from ..document import JudgeCallFacts, JudgeFacts, JudgePromptFacts
 from .base import LLM_JUDGE_NAME
 
 if TYPE_CHECKING:
@@ -73,7 +73,9 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
     `pinned`: False for an API model without a dated snapshot (see `unpinned_reason`);
     `prompts`: per scheme, where the template came from, its SHA-256 and whether it is the
     benchmark's official prompt (which switches the reply reading to the official one);
-    `holisafe_unreadable`: what an unreadable HoliSafe reply does.
+    `holisafe_unreadable`: what an unreadable HoliSafe reply does;
+    `calls`: per scheme, the judge call's settings as its benchmark's official judge makes it
+    (token limit, temperature, system turn, content order; `JudgeScheme.call`).
     """
     if not options.judge_model:
         return None
@@ -98,6 +100,19 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
             for scheme, template in templates.items()
         },
         holisafe_unreadable=options.holisafe_judge_unreadable,
+        calls={scheme: call_facts(scheme) for scheme in templates},
+    )
+
+
+def call_facts(scheme_name: str) -> JudgeCallFacts:
+    from .schemes import scheme_named
+
+    call = scheme_named(scheme_name).call
+    return JudgeCallFacts(
+        max_new_tokens=call.max_new_tokens,
+        temperature=call.temperature,
+        system=call.system,
+        content_order="text-first" if call.text_first else "images-first",
     )
 
 

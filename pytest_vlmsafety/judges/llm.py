@@ -31,19 +31,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, BackendSpec, GenerationRequest, load_backend, parse_backend_spec
+from ..backends.base import Sampling
 from ..cache import Cache, fingerprint_model, sha256_file, sha256_json
 from ..errors import ConfigError
 from ..items import SafetyItem, Verdict
 from .base import LLM_JUDGE_NAME, Judge
 from .facts import warn_if_unpinned
 from .prompts import PromptTemplate, read_prompt_overrides, templates_for
-from .schemes import JudgeScheme, scheme_for
+from .schemes import JudgeCall, JudgeScheme, scheme_for
 
 if TYPE_CHECKING:
     from ..options import RunOptions
 
 JUDGE_NAME = LLM_JUDGE_NAME
-JUDGE_MAX_NEW_TOKENS = 256
 # Bump when a scheme's schema or reading changes meaning: it is part of every judgement key.
 SCHEME_VERSION = 1
 
@@ -73,6 +73,9 @@ def judgement_key(
         "scheme_version": SCHEME_VERSION,
         "schema": dict(schema) if schema is not None else scheme.schema,
         "max_new_tokens": max_new_tokens,
+        # The official call's temperature, system turn and content order (absent when they are
+        # the defaults, so keys of schemes without official settings stay valid).
+        **({"call": scheme.call.key_fields()} if scheme.call != JudgeCall() else {}),
         # The raw reply is stored, so only what changes the reply belongs here; `official`
         # changes the request (no JSON schema), hence the reply.
         **({"official": True} if official else {}),
@@ -120,7 +123,8 @@ class LlmJudge(Judge):
     fingerprint: Callable[[], str]
     templates: Mapping[str, PromptTemplate]
     store: JudgementStore | None = None
-    max_new_tokens: int = JUDGE_MAX_NEW_TOKENS
+    # None: each scheme's official token limit (`JudgeScheme.call`); a number overrides them all.
+    max_new_tokens: int | None = None
     # The run's options, which configure schemes with options of their own
     # (`--holisafe-judge-unreadable`); None: every scheme as built.
     options: RunOptions | None = None
@@ -192,10 +196,25 @@ class LlmJudge(Judge):
                 [sha256_file(path) for path in images],
                 shown,
                 scheme=scheme,
-                max_new_tokens=self.max_new_tokens,
+                max_new_tokens=self.tokens_for(scheme),
                 official=template.official,
             )
         return plan
+
+    def tokens_for(self, scheme: JudgeScheme) -> int:
+        return self.max_new_tokens if self.max_new_tokens is not None else scheme.call.max_new_tokens
+
+    def request(self, item: SafetyItem, plan: _Plan) -> GenerationRequest:
+        """The judge call of one plan, made as the scheme's official judge makes it (`JudgeCall`):
+        its token limit, temperature (sampled without a seed, as the official API call is), system
+        turn and content order."""
+        call = plan.scheme.call
+        return GenerationRequest(
+            item.suite, item.id, plan.prompt, plan.images, self.tokens_for(plan.scheme),
+            system=call.system,
+            sampling=Sampling(temperature=call.temperature) if call.temperature > 0 else None,
+            text_first=call.text_first,
+        )
 
     def _model_fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -210,10 +229,7 @@ class LlmJudge(Judge):
         for index in indices:
             by_scheme.setdefault((plans[index].scheme.name, plans[index].official), []).append(index)
         for (_, official), group in sorted(by_scheme.items()):
-            requests = [
-                GenerationRequest(items[i].suite, items[i].id, plans[i].prompt, plans[i].images, self.max_new_tokens)
-                for i in group
-            ]
+            requests = [self.request(items[i], plans[i]) for i in group]
             schema = plans[group[0]].scheme.request_schema(official=official)
             if structured is not None and schema is not None:
                 generations = structured(requests, schema)

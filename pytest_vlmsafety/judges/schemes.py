@@ -47,6 +47,22 @@ FALLBACK_KEY = "llm_fallback"
 
 
 @dataclass(frozen=True)
+class JudgeCall:
+    """How a scheme's judge call is made, as the benchmark's official judge code makes it:
+    the reply's token limit, the temperature (0: greedy), a system turn before the user's, and
+    whether the text comes before the images in the user turn."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    system: str | None = None
+    text_first: bool = False
+
+    def key_fields(self) -> dict[str, Any]:
+        """What goes into a judgement's cache key (the token limit is keyed on its own)."""
+        return {"temperature": self.temperature, "system": self.system, "text_first": self.text_first}
+
+
+@dataclass(frozen=True)
 class Reading:
     """What a reply said, in the scheme's terms, and how it was read."""
 
@@ -164,6 +180,8 @@ class JudgeScheme(ABC):
     shows_images: ClassVar[bool] = False
     # Whether the benchmark publishes its judge prompt (`official_prompt`).
     has_official_prompt: ClassVar[bool] = False
+    # The call settings of the benchmark's official judge (ours where it has none).
+    call: ClassVar[JudgeCall] = JudgeCall()
 
     def configured(self, options: RunOptions) -> JudgeScheme:
         """The scheme as the run's options set it up (an option of the scheme's own)."""
@@ -429,6 +447,7 @@ __all__ = [
     "SAFE_UNSAFE_SCHEME",
     "UNREADABLE_KEY",
     "ChoiceScheme",
+    "JudgeCall",
     "JudgeScheme",
     "LabelScheme",
     "Reading",

@@ -37,6 +37,9 @@ class Suite(ABC):
     # The LLM judge's schemes of the benchmark's own (prompt, reply schema, reply reading,
     # official mapping: judges/schemes.py); none: its items are judged by task.
     judge_schemes: ClassVar[tuple[JudgeScheme, ...]] = ()
+    # Whether the official code sends an API model (OpenAI chat) the prompt text before the
+    # image; our default, and every local model's chat template, puts the images first.
+    api_text_first: ClassVar[bool] = False
 
     @abstractmethod
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
@@ -87,6 +90,14 @@ class Suite(ABC):
         if subset is not None and subset not in self.subsets:
             accepted = ", ".join(f"{self.name}:{s}" for s in self.subsets) or "(none)"
             raise DataError(f"suite {self.name!r} has no subset {subset!r}; accepted: {accepted}")
+
+
+def api_text_first(suite_name: str) -> bool:
+    """Whether the built-in suite `suite_name` sends API models the text before the image."""
+    from . import builtin_suite_class
+
+    suite_class = builtin_suite_class(suite_name)
+    return suite_class is not None and suite_class.api_text_first
 
 
 def resolve_inside(root: Path, relative: str, *, what: str) -> Path:

@@ -53,6 +53,7 @@ from ..items import Record, SafetyItem, Verdict
 from ..judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from ..judges.parsers import SAFE, UNSAFE, parse_perception_level
 from ..judges.schemes import (
+    JudgeCall,
     JudgeScheme,
     Reading,
     decided_by_rule,
@@ -127,6 +128,9 @@ class MisJudgeScheme(JudgeScheme):
     name = "mis"
     shows_images = True
     has_official_prompt = True
+    # gpt_eval.py: `default_generation_config` (128 tokens, temperature 0, top_p 1) and the
+    # system turn "You are a helpful assistant.", both images before the text.
+    call = JudgeCall(max_new_tokens=128, system="You are a helpful assistant.")
 
     @property
     def schema(self) -> dict[str, Any]:

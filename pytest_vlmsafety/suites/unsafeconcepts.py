@@ -61,6 +61,12 @@ text-only summary assigns categories by position in the alphabetical concept ord
 68 of the 75 concepts in the wrong category: that quirk is not reproduced (the overall numbers
 do not depend on it), and `official_notes` says so when text-only alignment ran.
 
+The official perception summary never pairs an answer with its image: `measure.py` saves each
+response under `UnsafeConcepts/images/<index>.png` (the image path with its root's parent cut
+off) while `summarize_measure.py` looks it up as `images/<index>.png`, so the key never matches
+and every perception answer reaches the classifier as "". That bug is not reproduced: each
+answer here is scored against its own item (the same row of perception_metadata.jsonl).
+
 Official quirks, reproduced:
 - a category whose perception answers were all NA gets perception accuracy 0, not "absent"
   (the official summary fills 0 for a category without valid predictions); for alignment the
@@ -245,6 +251,8 @@ class UnsafeConceptsSuite(Suite):
 
     name = "unsafeconcepts"
     subsets = SUBSETS
+    # The official GPT-4V query sends the text, then the image.
+    api_text_first = True
     # The official RoBERTa classifiers, falling back to the rule parsers when they cannot load.
     default_judge = "unsafeconcepts-classifier"
     own_judges = ("unsafeconcepts-rule",)
