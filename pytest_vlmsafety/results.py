@@ -63,6 +63,8 @@ def suite_results(suite: Suite | None, records: Sequence[Record], thresholds: Th
                 scope=calibration_scope(records),
                 errors=sum(r.outcome == "error" for r in records),
                 items=len(records),
+                unjudged=sum(r.outcome == "unjudged" for r in records),
+                open_items=sum(r.task == "open" for r in records),
             )
         ),
     )
