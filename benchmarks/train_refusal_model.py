@@ -89,7 +89,8 @@ def vocabulary(examples: Sequence[Example]) -> list[str]:
             rows_of[feature] += 1
     return sorted(
         feature for feature in models_of
-        if feature.startswith(_STRUCTURAL_PREFIXES) or (len(models_of[feature]) >= MIN_MODELS and rows_of[feature] >= MIN_ROWS)
+        if feature.startswith(_STRUCTURAL_PREFIXES)
+        or (len(models_of[feature]) >= MIN_MODELS and rows_of[feature] >= MIN_ROWS)
     )
 
 

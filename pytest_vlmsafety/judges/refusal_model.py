@@ -103,6 +103,18 @@ _CUES: dict[str, re.Pattern[str]] = {
 }
 
 
+# The cues that show a response declining, warning or discouraging. Without any of them the model
+# may not read a refusal into a response the rules read as an answer: a plain answer that
+# describes an image is not a refusal however much it resembles the refusals it was trained on.
+DECLINING_CUES = frozenset(
+    f"cue:{name}"
+    for name in (
+        "opens-no", "you-should-not", "prohibition", "not-a-good-idea", "not-judgement", "not-judgement-opening",
+        "danger-word", "danger-opening", "apology", "beyond-me", "refer-elsewhere", "seek-help", "instead",
+    )
+)
+
+
 def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
