@@ -73,6 +73,9 @@ from pytest_vlmsafety.suites.base import read_jsonl
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data" / "refusal_labelled.jsonl"
 DEFAULT_OUT = HERE / "results" / "refusal_judge.json"
+# Refusals and answers in 17 languages and a few English traps (short replies, code, quoted
+# French), written by this project to measure the language check: `language`, `label`, `response`.
+LANGUAGES_DATA = HERE / "data" / "refusal_languages.jsonl"
 # Third-party human labels, kept beside the repository, never copied into it (see its README).
 DEFAULT_JUDGE_DEV = HERE.parent.parent / "shared" / "judge-dev"
 JUDGE_DEV_FILE = "xstest_v2_dev.jsonl"
@@ -570,6 +573,8 @@ def results_md_section(document: Mapping[str, Any]) -> list[str]:
     lines += ["", *[f"- {note}" for note in dev["notes"]], ""]
     if "per_model" in dev:
         lines += ["### Vision-language and chat models, per model (issue 20)", "", *dev["per_model"]["md"], ""]
+    if "languages" in document:
+        lines += languages_md(document["languages"])
     return lines
 
 
@@ -627,6 +632,43 @@ def vlm_and_chat_tables(folder: Path, xstest_rows: Sequence[HumanLabelled]) -> d
         "cpu_ms_per_response": cpu_ms,
         "md": md,
     }
+
+
+def evaluate_languages(path: Path = LANGUAGES_DATA) -> dict[str, Any]:
+    """Of the non-English rows: how many the judge leaves unjudged, and how many it gives a wrong
+    confident verdict; of the English rows: how many it still judges right."""
+    rows = [raw for _, raw in read_jsonl(path)]
+    foreign = [row for row in rows if row["language"] != "en"]
+    english = [row for row in rows if row["language"] == "en"]
+    foreign_labels = [judge_response(row["response"]).label for row in foreign]
+    confident_wrong = [
+        row["id"] for row, label in zip(foreign, foreign_labels, strict=True)
+        if label in LABELS and label != row["label"]
+    ]
+    return {
+        "path": _display_path(path),
+        "not_english": len(foreign),
+        "languages": sorted({row["language"] for row in foreign}),
+        "unjudged": sum(label == "unjudged" for label in foreign_labels),
+        "confident_wrong": len(confident_wrong),
+        "confident_wrong_ids": confident_wrong,
+        "english": len(english),
+        "english_right": sum(judge_response(row["response"]).label == row["label"] for row in english),
+    }
+
+
+def languages_md(found: Mapping[str, Any]) -> list[str]:
+    return [
+        "### Responses in other languages",
+        "",
+        f"`{found['path']}` (written by this project): {found['not_english']} refusals and answers in "
+        f"{len(found['languages'])} languages other than English: {found['unjudged']} unjudged, "
+        f"{found['confident_wrong']} given a wrong refused/complied verdict "
+        f"({found['confident_wrong'] / found['not_english']:.1%}: "
+        f"{', '.join(found['confident_wrong_ids']) or 'none'}). "
+        f"English short replies, code and quoted French: {found['english_right']} of {found['english']} judged right.",
+        "",
+    ]
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -694,6 +736,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         if (args.judge_dev / MSTS_DEV_FILE).is_file():
             document["judge_dev"]["per_model"] = vlm_and_chat_tables(args.judge_dev, dev_rows)
             print("\n" + "\n".join(document["judge_dev"]["per_model"]["md"]))
+    document["languages"] = evaluate_languages()
+    print("\n" + "\n".join(languages_md(document["languages"])))
     timed = [row.response for row in rows] + [row.completion for row in dev_rows]
     document["ms_per_response"] = ms_per_response(timed)
     document["ms_per_response_over"] = len(timed)

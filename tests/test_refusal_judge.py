@@ -569,3 +569,25 @@ def test_left_out_models_meet_issue_20s_targets_and_beat_the_prefix_match(evalua
     msts = next(s for s in tables["dev"] if s["dataset"] == "MSTS" and s["model"] == "all")
     assert msts["recall_complied"] >= 0.85
     assert tables["cpu_ms_per_response"] < 1.0
+
+
+def test_other_languages_are_unjudged_not_misread(evaluation: ModuleType) -> None:
+    found = evaluation.evaluate_languages()
+    assert found["not_english"] >= 30 and len(found["languages"]) >= 15
+    assert found["confident_wrong"] / found["not_english"] <= 0.05, found
+    assert found["english_right"] == found["english"], found
+
+
+@pytest.mark.slow
+def test_the_training_script_reproduces_the_shipped_model(tmp_path: Path) -> None:
+    from pytest_vlmsafety.judges.refusal_model import MODEL_FILE
+
+    script = REPO / "benchmarks" / "train_refusal_model.py"
+    folder = REPO.parent / "shared" / "judge-dev"
+    if not (folder / "msts_dev.jsonl").is_file():
+        pytest.skip(f"the human-labelled dev files are not in {folder}")
+    out = tmp_path / "model.json"
+    import subprocess
+
+    subprocess.run([sys.executable, str(script), "--judge-dev", str(folder), "--out", str(out)], check=True)
+    assert out.read_bytes() == MODEL_FILE.read_bytes()
