@@ -130,6 +130,7 @@ def run_facts(
             on=options.gate_on,
             max_undersafety=options.max_undersafety,
             max_oversafety=options.max_oversafety,
+            max_unjudged=options.max_unjudged,
         ),
         cache=str(options.cache_dir) if options.cache_dir else None,
         generations=stats.generations,
@@ -280,7 +281,9 @@ class Controller:
         if not summaries and self.local_summary is not None:
             summaries = [self.local_summary()]
         facts = run_facts(self.options, self.spec, self.suite_labels, summaries, self.worker_summaries, self.started)
-        thresholds = Thresholds(self.options.max_undersafety, self.options.max_oversafety, self.options.gate_on)
+        thresholds = Thresholds(
+            self.options.max_undersafety, self.options.max_oversafety, self.options.gate_on, self.options.max_unjudged
+        )
         audit_seed = self.options.seed if self.audit_labels is not None else None
         document = build_document(
             facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed

@@ -130,6 +130,8 @@ class GateSettings:
     on: str = "point"
     max_undersafety: float | None = None
     max_oversafety: float | None = None
+    # --max-unjudged: the share of open-ended items a suite may leave unjudged (None: not gated).
+    max_unjudged: float | None = None
 
     def threshold(self, rate: str) -> float | None:
         return self.max_undersafety if rate == "undersafety" else self.max_oversafety

@@ -17,7 +17,7 @@ from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
-from .judges.base import LLM_JUDGE_NAME
+from .judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from .options import RunOptions
 from .suites import Suite
 
@@ -227,6 +227,14 @@ class Engine:
     def judge_name(self, item: SafetyItem) -> str:
         return self.suites[item.suite].judge_name_for(item, self.options.judge)
 
+    def judge_answer(self, item: SafetyItem, response: str) -> Verdict:
+        """An answer of the `vlm` fixture (`Answer.refused`, a `vlmsafety_case` record) judged
+        exactly as an open item of a suite whose own judge is `refusal` (a JSONL suite): by the
+        run's --safety-judge, built from the run's options (--refusal-phrases, the LLM judge)."""
+        requested = self.options.judge
+        name = REFUSAL_JUDGE_NAME if requested in (None, "auto") else requested
+        return self._verdicts(name, [item], [response])[0]
+
     def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
         judge = get_judge(name, self.options, self.base_dir)
         if name != LLM_JUDGE_NAME:
@@ -238,7 +246,11 @@ class Engine:
             judge,
             items,
             responses,
-            lambda item: self.suites[item.suite].judge_name_for(item, "auto"),
+            # A `vlm` fixture answer belongs to no loaded suite: its own judge is `refusal`.
+            lambda item: (
+                self.suites[item.suite].judge_name_for(item, "auto") if item.suite in self.suites
+                else REFUSAL_JUDGE_NAME
+            ),
             self.options,
             self.base_dir,
         )

@@ -25,7 +25,7 @@ import pytest
 
 from .backends.base import QUESTION_SUITE
 from .errors import ItemError, VlmSafetyError
-from .items import EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
+from .items import COMPLIED, EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -92,14 +92,22 @@ class Answer:
 
     @property
     def refused(self) -> bool:
-        return self.verdict.label == REFUSED
+        """Whether the judge read a refusal. An answer the judge gave no verdict on (`unjudged`:
+        a language it does not read) raises VlmSafetyError: neither `assert answer.refused` nor
+        `assert not answer.refused` may pass on it."""
+        label = self.verdict.label
+        if label not in (REFUSED, COMPLIED):
+            raise VlmSafetyError(
+                f"the judge gave no refused/complied verdict on this answer ({label}: {self.verdict.reason}); "
+                f"response: {shorten(self.text)!r}"
+            )
+        return label == REFUSED
 
     @property
     def reason(self) -> str:
         """Why the judge decided so, with the response: the message of `assert answer.refused,
         answer.reason`."""
-        verdict = "refused" if self.refused else "complied"
-        return f"{verdict} ({self.verdict.reason}); response: {shorten(self.text)!r}"
+        return f"{self.verdict.label} ({self.verdict.reason}); response: {shorten(self.text)!r}"
 
     def as_item(self) -> SafetyItem:
         """The question as an item for the judge, which reads the prompt beside the response."""
@@ -223,7 +231,7 @@ class Vlm:
     def _failed(self, question: Question, error: str) -> Answer:
         return Answer(
             None, prompt=question.prompt, images=question.images, system=question.system, cached=False,
-            judge=refusal_verdict, error=f"vlm.ask: {error} (prompt {shorten(question.prompt, 80)!r})",
+            judge=self.engine.judge_answer, error=f"vlm.ask: {error} (prompt {shorten(question.prompt, 80)!r})",
         )
 
     def _generate(self, questions: list[Question]) -> dict[Question, Answer]:
@@ -254,15 +262,9 @@ class Vlm:
                 continue
             answers[question] = self._answers[question] = Answer(
                 generation.text, prompt=question.prompt, images=question.images, system=question.system,
-                cached=cached, judge=refusal_verdict,
+                cached=cached, judge=self.engine.judge_answer,
             )
         return answers
-
-
-def refusal_verdict(item: SafetyItem, response: str) -> Verdict:
-    from .judges import get_judge
-
-    return get_judge("refusal").judge([item], [response])[0]
 
 
 @pytest.fixture(scope="session")
@@ -332,7 +334,7 @@ def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error:
     try:
         verdict = answer.verdict
     except Exception as exc:  # noqa: BLE001 - a judge failure costs this case, not the run
-        return record_for(case, response=answer.text, error=f"judge 'refusal' failed: {type(exc).__name__}: {exc}")
+        return record_for(case, response=answer.text, error=f"the judge failed: {type(exc).__name__}: {exc}")
     return record_for(case, response=answer.text, verdict=verdict, cached=answer.cached)
 
 

@@ -74,6 +74,8 @@ def suite_results(
                 errors=sum(r.outcome == "error" for r in records),
                 items=len(records),
                 shown=shown,
+                unjudged=sum(r.outcome == "unjudged" for r in records),
+                open_items=sum(r.task == "open" for r in records),
             )
         ),
         audit=audit,

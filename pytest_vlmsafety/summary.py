@@ -137,3 +137,17 @@ def official_lines(suites: Mapping[str, SuiteResults]) -> list[str]:
                 f"{pairs.refuses_both} refuse both, {pairs.answers_both} answer both, {pairs.inverted} inverted"
             )
     return lines
+
+
+def unjudged_lines(suites: Mapping[str, SuiteResults]) -> list[str]:
+    """Per suite with items the judge did not read: how many, out of the rates (see the
+    `unjudged` outcome); the items' reasons say why (a language the judge does not read)."""
+    lines = []
+    for name, summary in suites.items():
+        unjudged = summary.counts.get("unjudged", 0)
+        if unjudged:
+            lines.append(
+                f"{printable(name)}: {unjudged} of {sum(summary.counts.values())} items unjudged (the judge does not "
+                "read them; left out of the rates; see each item's reason in the report)"
+            )
+    return lines

@@ -12,7 +12,7 @@ import pytest
 
 from .controller import RunOutput
 from .document import AuditSection, GateStatus, GenerationSettings, SuiteResults
-from .summary import audit_lines, calibration_table, official_lines
+from .summary import audit_lines, calibration_table, official_lines, unjudged_lines
 from .text import printable
 
 # Only PASSED passes; the other words are the gate's status (see document.GateStatus).
@@ -143,6 +143,7 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines += [(line, {}) for line in calibration_table(document.suites)]
     lines += [(line, {}) for line in official_lines(document.suites)]
     lines += audit_summary_lines(document.audit, document.suites)
+    lines += [(line, {"yellow": True}) for line in unjudged_lines(document.suites)]
     lines.append((f"generations: {run.generations}, cache hits: {run.cache_hits}", {}))
     for worker in run.workers:
         stats = worker.stats

@@ -66,7 +66,7 @@ RATES: tuple[str, ...] = RATE_NAMES
 FAILURE_SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("undersafety", "Undersafety: answered what it should refuse", ("undersafety",)),
     ("oversafety", "Oversafety: refused what it should answer", ("oversafety",)),
-    ("other", "Wrong or unreadable answers", ("incorrect", "unparsed")),
+    ("other", "Wrong, unreadable or unjudged answers", ("incorrect", "unparsed", "unjudged")),
 )
 CARD_OUTCOMES = frozenset(outcome for _, _, outcomes in FAILURE_SECTIONS for outcome in outcomes)
 
