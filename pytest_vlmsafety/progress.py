@@ -202,6 +202,8 @@ class ProgressBoard:
         self.last_drawn = now
         with self._terminal():
             if not self.interactive:
+                if self.reporter._tw.width_of_current_line:
+                    self.reporter._tw.line()  # after the dots so far (-q shows no path to end the line)
                 self.reporter.write_line(text)
                 return
             room = self.reporter._tw.fullwidth - self.reporter._tw.width_of_current_line - len(" [100%]") - 2
