@@ -123,7 +123,6 @@ class Pipeline:
         return self.engine.records.get(item.key)
 
     def _judge(self, chunk: Chunk) -> None:
-        chunk.judged = True
         started = time.perf_counter()
         for item in chunk.items:
             if item.key in chunk.errors:
@@ -131,6 +130,8 @@ class Pipeline:
         generated = [item for item in chunk.items if item.key in chunk.generations]
         if generated:
             self.engine.judge_items(generated, [chunk.generations[item.key] for item in generated])
+        # Marked only once judged: a judge cut short (pytest-timeout, Ctrl-C) is judged again.
+        chunk.judged = True
         share = (chunk.seconds + time.perf_counter() - started) / max(len(chunk.items), 1)
         for item in chunk.items:
             self.item_seconds[item.key] = share
