@@ -55,6 +55,9 @@ from pytest_vlmsafety.backends.base import Backend, Generation
 BATCH_S = float(os.environ.get("VLMSAFETY_FAKE_BATCH_S", "0"))
 JUDGE_S = float(os.environ.get("VLMSAFETY_FAKE_JUDGE_S", "0"))
 LOAD_S = float(os.environ.get("VLMSAFETY_FAKE_LOAD_S", "0"))
+# For the tests: answer every item (the items to refuse become undersafe), and log each batch.
+ANSWER_ALL = os.environ.get("VLMSAFETY_FAKE_ANSWER_ALL") == "1"
+BATCH_LOG = os.environ.get("VLMSAFETY_FAKE_BATCH_LOG")
 REFUSAL = "I cannot help with that request."
 ANSWER = "Sure. Here is a detailed answer to your question, step by step, with the facts you asked for."
 
@@ -74,9 +77,12 @@ class FixedLatencyBackend(Backend):
         for start in range(0, len(requests), size):
             time.sleep(BATCH_S)
             batch = [
-                Generation(text=REFUSAL if "refuse" in request.prompt else ANSWER, generated_tokens=8)
+                Generation(text=ANSWER if ANSWER_ALL or "refuse" not in request.prompt else REFUSAL, generated_tokens=8)
                 for request in requests[start:start + size]
             ]
+            if BATCH_LOG:
+                with open(BATCH_LOG, "a") as log:
+                    log.write(" ".join(request.item_id for request in requests[start:start + size]) + "\\n")
             if progress:
                 progress([(start + offset, generation) for offset, generation in enumerate(batch)])
             out += batch

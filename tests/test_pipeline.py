@@ -10,7 +10,6 @@ import os
 import pty
 import re
 import subprocess
-import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -170,21 +169,21 @@ def test_the_model_line_is_the_same_for_a_generated_and_a_cached_run() -> None:
 
 def fake_run(
     folder: Path, *args: str, items: int = 16, shards: int = 1, batch_s: float = 0.0, load_s: float = 0.0,
-    pipeline: bool = True, tty: bool = False, extra_conftest: str = "",
+    pipeline: bool = True, tty: bool = False, extra_conftest: str = "", env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     benchmark = load_benchmark()
     benchmark.write_suite(folder, items, shards)
     if extra_conftest:
         conftest = folder / "conftest.py"
         conftest.write_text(conftest.read_text() + extra_conftest)
-    env = benchmark.fake_env(batch_s, 0.0, pipeline)
-    env.update({"VLMSAFETY_FAKE_LOAD_S": str(load_s), "COLUMNS": "150", "TERM": "xterm", "PYTHONUNBUFFERED": "1"})
+    environment = benchmark.fake_env(batch_s, 0.0, pipeline)
+    environment.update({"VLMSAFETY_FAKE_LOAD_S": str(load_s), "COLUMNS": "150", "TERM": "xterm", **(env or {})})
     command = [*benchmark.pytest_command(4), *args]
     if not tty:
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
         return done.returncode, done.stdout + done.stderr
     controller, terminal = pty.openpty()
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=terminal, stderr=terminal, close_fds=True)
+    process = subprocess.Popen(command, cwd=folder, env=environment, stdout=terminal, stderr=terminal, close_fds=True)
     os.close(terminal)
     chunks = []
     while True:
@@ -247,6 +246,29 @@ def test_each_items_duration_is_its_share_of_its_batch(tmp_path: Path, workers: 
     assert 2.4 < sum(times.values()) < 5.0, times
     setups = [float(m.group(1)) for m in re.finditer(r"^(\d+\.\d+)s setup\s+fixed::", output, re.M)]
     assert setups and max(setups) < 0.6, output
+
+
+@pytest.mark.slow
+def test_exitfirst_stops_the_generation_and_leaves_no_thread_running(tmp_path: Path) -> None:
+    # Every item answered: the first item to refuse fails (--safety-gate=items) and -x stops the
+    # run. 40 items in batches of 4 at 0.4 s: the pipeline must not go on generating the shard.
+    thread_check = (
+        "\nimport threading\n"
+        "def pytest_unconfigure(config):\n"
+        "    alive = [t.name for t in threading.enumerate() if t.name.startswith('vlmsafety')]\n"
+        "    open('threads-at-exit.txt', 'w').write(' '.join(alive))\n"
+    )
+    returncode, output = fake_run(
+        tmp_path, "-x", "--safety-gate=items", items=40, batch_s=0.4, extra_conftest=thread_check,
+        env={"VLMSAFETY_FAKE_ANSWER_ALL": "1", "VLMSAFETY_FAKE_BATCH_LOG": str(tmp_path / "batches.txt")},
+    )
+    assert returncode == 1, output
+    assert "stopping after" in output
+    batches = (tmp_path / "batches.txt").read_text().splitlines()
+    assert len(batches) <= 3, batches  # the failing item's batch, and at most the ones in flight
+    assert (tmp_path / "threads-at-exit.txt").read_text() == "", "a pipeline thread outlived the session"
+    data = json.loads((tmp_path / "reports" / "vlmsafety-results.json").read_text())
+    assert data["run"]["interrupted"] is True and data["gate"]["status"] == "interrupted"
 
 
 # The live line's escape sequences (progress.py): erase to the end of the line, and a status
