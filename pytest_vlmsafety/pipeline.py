@@ -185,6 +185,8 @@ class Pipeline:
                 self._run(job)
             except PipelineStopped:
                 return
+            except Exception as exc:  # noqa: BLE001 - a backend's failure costs the items it left
+                self._fail_rest(job, f"{type(exc).__name__}: {exc}")  # and the next shards still run
             finally:
                 with self.condition:
                     job.ready = job.finished = True
@@ -248,9 +250,12 @@ class Pipeline:
             engine.generate(engine.requests_for(runnable), job.label, on_ready=on_ready, load=lambda: self._load(job))
         except PipelineStopped:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failure costs the items it left, not the run
-            message = f"model unavailable: {exc}" if isinstance(exc, VlmSafetyError) else f"{type(exc).__name__}: {exc}"
-            with self.condition:
-                left_items = [item for item in runnable if item.key not in job.chunk_of]
-            if left_items:
-                self._publish(job, Chunk(left_items, errors={item.key: message for item in left_items}))
+        except VlmSafetyError as exc:
+            self._fail_rest(job, f"model unavailable: {exc}")
+
+    def _fail_rest(self, job: ShardJob, message: str) -> None:
+        """The items of the shard not published yet become errors with `message`."""
+        with self.condition:
+            left_items = [item for item in job.items if item.key not in job.chunk_of]
+        if left_items:
+            self._publish(job, Chunk(left_items, errors={item.key: message for item in left_items}))

@@ -136,6 +136,28 @@ def test_a_backend_failure_costs_the_items_it_left_not_those_already_made(
     pipeline.stop()
 
 
+def test_an_unexpected_failure_costs_its_shard_and_the_next_shard_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, items, _ = make_engine(tmp_path, monkeypatch, SleepyBackend(latency=0.0), items=8)
+    real_check = engine.check_items
+
+    def check(batch: Sequence[SafetyItem]) -> tuple[list[SafetyItem], dict[str, str]]:
+        if batch[0].id == "i00":
+            raise OSError("the disk went away")
+        return real_check(batch)
+
+    monkeypatch.setattr(engine, "check_items", check)
+    pipeline = Pipeline(engine)
+    first, second = pipeline.submit(items[:4], "stream::a"), pipeline.submit(items[4:], "stream::b")
+    assert first is not None and second is not None
+    records = [pipeline.record_for(first, item) for item in items[:4]]
+    records += [pipeline.record_for(second, item) for item in items[4:]]
+    assert [r.outcome if r else None for r in records] == ["error"] * 4 + ["pass"] * 4
+    assert all(r.error == "OSError: the disk went away" for r in records[:4] if r)
+    pipeline.stop()
+
+
 def test_stop_ends_the_worker_after_the_batch_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     backend = SleepyBackend(latency=0.2)
     engine, items, _ = make_engine(tmp_path, monkeypatch, backend, items=40)
