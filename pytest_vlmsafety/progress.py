@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from .text import printable
+
 # The side channel's key in xdist's workerinput.
 PROGRESS_CHANNEL_KEY = "vlmsafety_progress"
 # How often the progress line is drawn at most: in place on a terminal, a new line in a log.
@@ -168,7 +170,8 @@ class ProgressBoard:
                 f"{worker_id}: {progress.describe(now)}" if worker_id else progress.describe(now)
                 for worker_id, progress in sorted(self.workers.items())
             ]
-        return "vlmsafety generating: " + "; ".join(parts)
+        # Shard labels come from suite data: one printable line, never a terminal escape.
+        return printable("vlmsafety generating: " + "; ".join(parts))
 
     # -- drawing, in the main thread only --------------------------------------------------------
 

@@ -336,3 +336,18 @@ def test_in_a_log_the_live_line_is_a_whole_line_at_most_every_interval(tmp_path:
     assert len(progress_lines) <= 5, output
     outcomes = "".join(line.split("[")[0].strip() for line in lines if re.match(r"^\.+(\s+\[\s*\d+%\])?$", line))
     assert outcomes == "." * 25, output  # 24 items and the gate
+
+
+def test_the_live_line_never_carries_a_terminal_escape_from_suite_data() -> None:
+    from pytest_vlmsafety.progress import ProgressBoard
+
+    class Config:
+        class pluginmanager:  # noqa: N801 - stands in for config.pluginmanager
+            @staticmethod
+            def get_plugin(name: str) -> None:
+                return None
+
+    board = ProgressBoard(Config())
+    board.update("", {"label": "evil\x1b[2J\x1b]0;owned\x07::shard", "done": 1, "total": 4})
+    line = board.line() or ""
+    assert line.startswith("vlmsafety generating: evil") and "\x1b" not in line and "\x07" not in line
