@@ -77,7 +77,8 @@ class Pipeline:
         self.started: ShardJob | None = None
         self.thread: threading.Thread | None = None
         self.stopped = False
-        self.load_wanted = False
+        # The shard whose generation waits for the model's load (done by the main thread).
+        self.load_wanted: ShardJob | None = None
         # Each streamed item's share of its batch's generation and judging, in seconds.
         self.item_seconds: dict[str, float] = {}
         engine.serve_while_waiting = self.serve_load
@@ -101,7 +102,8 @@ class Pipeline:
 
     def wait_ready(self, job: ShardJob) -> None:
         """Wait until the shard is past its cache lookup and the model's load (done here)."""
-        self._wait(lambda: job.ready or job.finished or self.stopped)
+        # Before the item's own protocol: any load the worker asks for is served here.
+        self._wait(lambda: job.ready or job.finished or self.stopped, load_for=None)
 
     def record_for(self, job: ShardJob, item: SafetyItem) -> Record | None:
         """The item's record: wait for its batch and judge the batch. None when the pipeline
@@ -110,7 +112,8 @@ class Pipeline:
             if not job.reached:
                 job.reached = True
                 self.condition.notify_all()
-        self._wait(lambda: item.key in job.chunk_of or job.finished or self.stopped)
+        # Inside the item's protocol (and its timeout): only its own shard's load.
+        self._wait(lambda: item.key in job.chunk_of or job.finished or self.stopped, load_for=job)
         chunk = job.chunk_of.get(item.key)
         if chunk is None:
             if job.finished and not self.stopped:
@@ -136,12 +139,14 @@ class Pipeline:
         for item in chunk.items:
             self.item_seconds[item.key] = share
 
-    def _wait(self, done: Callable[[], bool]) -> None:
+    def _wait(self, done: Callable[[], bool], *, load_for: ShardJob | None) -> None:
+        """Wait until `done`, loading the model when the worker asks for it (for any shard when
+        `load_for` is None, else only for that one) and drawing the live line."""
         while True:
             with self.condition:
                 if done():
                     return
-                load_now = self.load_wanted
+                load_now = self.load_wanted is not None and load_for in (None, self.load_wanted)
                 if not load_now:
                     self.condition.wait(WAIT_TICK_S)
             if load_now:
@@ -152,7 +157,7 @@ class Pipeline:
     def serve_load(self) -> None:
         """Load the model here, in the main thread, when the worker asked for it."""
         with self.condition:
-            if not self.load_wanted:
+            if self.load_wanted is None:
                 return
         try:
             self.engine.backend()
@@ -160,7 +165,7 @@ class Pipeline:
             pass  # kept by the engine: the worker reads it and the items report it
         finally:
             with self.condition:
-                self.load_wanted = False
+                self.load_wanted = None
                 self.condition.notify_all()
 
     def stop(self, *, wait: bool = True) -> None:
@@ -204,7 +209,7 @@ class Pipeline:
             while not self.engine.backend_settled():
                 if self.stopped:
                     raise PipelineStopped
-                self.load_wanted = True
+                self.load_wanted = job
                 self.condition.notify_all()
                 self.condition.wait(WAIT_TICK_S)
             job.ready = True
