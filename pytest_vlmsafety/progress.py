@@ -118,7 +118,8 @@ class ProgressBoard:
         self.lock = threading.Lock()
         self.stopped = False
         self.drawn = False
-        self.last_drawn = 0.0
+        # A run shorter than the interval shows no line in a log.
+        self.last_drawn = time.monotonic()
         if hasattr(config.pluginmanager, "register"):
             config.pluginmanager.register(self, "vlmsafety-progress-line")
 
