@@ -42,6 +42,9 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "vllm-vs-hf": ("vLLM vs batched HF generation (items/s)", ">= 3x", "throughput.py"),
     "overhead": ("Plugin cost per item (replay backend) vs bare pytest", "<= 2x", "overhead.py"),
     "rerun": ("Cached rerun vs the generating run (wall time)", ">= 20x", "rerun.py"),
+    "pipeline": (
+        "Pipeline work time vs max(generation, judging) (fake model and judge)", "<= 1.25x + one batch", "pipeline.py"
+    ),
 }
 
 
@@ -248,6 +251,7 @@ timed tests.
     python benchmarks/overhead.py                           # 10,000 replayed items vs bare pytest
     python benchmarks/rerun.py                              # sample suite, then the same run cached
     python benchmarks/refusal_judge_eval.py                 # refusal judge vs labelled responses
+    python benchmarks/pipeline.py                           # generation overlapping judging (fake model and judge)
 """
 
 

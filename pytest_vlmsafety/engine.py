@@ -3,6 +3,7 @@ cached generations), judge, and keep the records for the per-item tests to look 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,10 @@ class Progress(Protocol):
 
 
 ProgressFactory = Callable[[str, int], Progress]
+
+# Called with finished generations as they are ready: (index into the requests, generation,
+# served from the store). The cache hits come first, then each batch the model finishes.
+ReadyCallback = Callable[[list[tuple[int, Generation, bool]]], None]
 
 
 class GenerationStore(Protocol):
@@ -79,6 +84,12 @@ class Engine:
     _backend_error: str | None = None
     _store: GenerationStore | None = None
     _store_opened: bool = False
+    # One generation at a time: the pipeline's worker thread and a `vlm` fixture's question in
+    # the main thread share the model and the store.
+    _generation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Called by the main thread while it waits for that lock: the pipeline's worker, which may
+    # hold it, asks the main thread to load the model (pipeline.Pipeline.serve_load).
+    serve_while_waiting: Callable[[], None] | None = None
 
     @property
     def store(self) -> GenerationStore | None:
@@ -92,6 +103,10 @@ class Engine:
         if self._backend is None:
             return None
         return parse_as(ModelInfo, self._backend.describe(), "model")
+
+    def backend_settled(self) -> bool:
+        """The model is loaded, or failed to load (and `backend` raises that failure)."""
+        return self._backend is not None or self._backend_error is not None
 
     def backend(self) -> Backend:
         """Load the model on first use (once per process). A failure is kept, so every later shard
@@ -121,24 +136,16 @@ class Engine:
         return protocol or DEFAULT_MAX_NEW_TOKENS
 
     def run_shard(self, items: Sequence[SafetyItem], label: str) -> None:
-        """Produce a record for every item of the shard; never raises for one item's failure."""
+        """Produce a record for every item of the shard at once (the pipeline, pipeline.py, streams
+        them batch by batch instead); never raises for one item's failure."""
         todo = [item for item in items if item.key not in self.records]
         if not todo:
             return
         self.stats.shards += 1
-        runnable: list[SafetyItem] = []
+        runnable, errors = self.check_items(todo)
         for item in todo:
-            try:
-                check_prompt_length(item, self.options.max_prompt_chars)
-                # Existence and the size in the header only: decoding every image again on a cache
-                # hit or a replay costs more than the rest of the item; the model backend decodes
-                # and names a corrupt file.
-                check_images_exist(item.images)
-                check_image_sizes(item.images, self.options.max_image_pixels)
-            except ItemError as exc:
-                self.records[item.key] = record_for(item, error=str(exc))
-            else:
-                runnable.append(item)
+            if item.key in errors:
+                self.records[item.key] = record_for(item, error=errors[item.key])
         if not runnable:
             return
         try:
@@ -147,30 +154,76 @@ class Engine:
             for item in runnable:
                 self.records[item.key] = record_for(item, error=f"model unavailable: {exc}")
             return
-        self._judge(runnable, generations)
+        self.judge_items(runnable, generations)
 
-    def _generate(self, items: Sequence[SafetyItem], label: str) -> list[list[tuple[Generation, bool]]]:
-        """(generation, served from the store) per sample (`--vlm-samples`), per item."""
-        samples = self.options.samples
-        requests = [
+    def check_items(self, items: Sequence[SafetyItem]) -> tuple[list[SafetyItem], dict[str, str]]:
+        """The items that can be generated, and the error of each one that cannot (by key)."""
+        runnable: list[SafetyItem] = []
+        errors: dict[str, str] = {}
+        for item in items:
+            try:
+                check_prompt_length(item, self.options.max_prompt_chars)
+                # Existence and the size in the header only: decoding every image again on a cache
+                # hit or a replay costs more than the rest of the item; the model backend decodes
+                # and names a corrupt file.
+                check_images_exist(item.images)
+                check_image_sizes(item.images, self.options.max_image_pixels)
+            except ItemError as exc:
+                errors[item.key] = str(exc)
+            else:
+                runnable.append(item)
+        return runnable, errors
+
+    def requests_for(self, items: Sequence[SafetyItem]) -> list[GenerationRequest]:
+        """One request per sample (`--vlm-samples`) per item, item-major."""
+        return [
             GenerationRequest(
                 item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item),
                 system=self.options.system_prompt, sampling=self.options.sampling, sample_index=index,
             )
             for item in items
-            for index in range(samples)
+            for index in range(self.options.samples)
         ]
-        flat = self.generate(requests, label)
+
+    def _generate(self, items: Sequence[SafetyItem], label: str) -> list[list[tuple[Generation, bool]]]:
+        """(generation, served from the store) per sample (`--vlm-samples`), per item."""
+        samples = self.options.samples
+        flat = self.generate(self.requests_for(items), label)
         return [flat[start:start + samples] for start in range(0, len(flat), samples)]
 
     def generate(
-        self, requests: Sequence[GenerationRequest], label: str, *, show_progress: bool = True
+        self,
+        requests: Sequence[GenerationRequest],
+        label: str,
+        *,
+        show_progress: bool = True,
+        on_ready: ReadyCallback | None = None,
+        load: Callable[[], Backend] | None = None,
     ) -> list[tuple[Generation, bool]]:
         """(generation, served from the store) per request: the store first, then the model in
-        batches. Raises VlmSafetyError when the model cannot be loaded or cannot honour a request."""
+        batches. Raises VlmSafetyError when the model cannot be loaded or cannot honour a request.
+        `on_ready` hears of each generation as soon as it is ready (and may raise to stop);
+        `load` gives the model (default: `backend`, loading it in this thread)."""
+        main = threading.current_thread() is threading.main_thread()
+        while not self._generation_lock.acquire(timeout=0.1):
+            if main and self.serve_while_waiting is not None:
+                self.serve_while_waiting()
+        try:
+            return self._generate_locked(requests, label, show_progress, on_ready, load or self.backend)
+        finally:
+            self._generation_lock.release()
+
+    def _generate_locked(
+        self,
+        requests: Sequence[GenerationRequest],
+        label: str,
+        show_progress: bool,
+        on_ready: ReadyCallback | None,
+        load: Callable[[], Backend],
+    ) -> list[tuple[Generation, bool]]:
         systems = {r.system for r in requests if r.system is not None}
         if systems:
-            backend = self.backend()
+            backend = load()
             if not backend.supports_system_prompt:
                 raise VlmSafetyError(
                     f"system prompts need a backend that renders them; the {backend.name} backend of "
@@ -198,8 +251,10 @@ class Engine:
             for text in cached
         ]
         self.stats.cache_hits += len(requests) - len(missing)
+        if on_ready is not None and len(missing) < len(requests):
+            on_ready([(index, generation, True) for index, (generation, hit) in enumerate(out) if hit])
         if missing:
-            backend = self.backend()
+            backend = load()
             progress = self.progress_factory(label, len(missing)) if self.progress_factory and show_progress else None
 
             def finished(batch: list[tuple[int, Generation]]) -> None:
@@ -210,6 +265,8 @@ class Engine:
                     store.put_many({keys[index]: g.text for index, g in done if g.text is not None})
                 if progress:
                     progress.advance(len(batch))
+                if on_ready is not None:
+                    on_ready([(missing[i], g, False) for i, g in batch])
 
             started = time.perf_counter()
             try:
@@ -255,7 +312,9 @@ class Engine:
             self.base_dir,
         )
 
-    def _judge(self, items: Sequence[SafetyItem], generations: Sequence[Sequence[tuple[Generation, bool]]]) -> None:
+    def judge_items(
+        self, items: Sequence[SafetyItem], generations: Sequence[Sequence[tuple[Generation, bool]]]
+    ) -> None:
         """Judge every sample of every item with the item's judge; an item's record takes the
         worst sample's verdict (`items.worst_sample`). One sample without a response makes the
         item an error: its worst case is unknown."""

@@ -1,8 +1,10 @@
 """The side of a run that collects and runs items: a single process, or each xdist worker.
 
-`ItemRunner` puts the suites' items into pytest's collection, generates a shard on its first
-item, decides each item's test outcome and puts the item's record on its test report, where the
-controller (controller.py) picks it up, in this process or through xdist. `WorkerSummaryWriter`
+`ItemRunner` puts the suites' items into pytest's collection, streams their shards through the
+generation pipeline (pipeline.py: an item waits for its own batch), decides each item's test
+outcome and puts the item's record on its test report, where the controller (controller.py)
+picks it up, in this process or through xdist. An item's reported duration is its share of its
+batch's generation and judging. `WorkerSummaryWriter`
 is registered on xdist workers only: it hands the worker's summary to the controller.
 """
 
@@ -28,6 +30,7 @@ from .document import WorkerSummary, to_json_value
 from .engine import Engine
 from .items import Record, SafetyItem
 from .options import RunOptions
+from .pipeline import Pipeline, ShardJob
 from .suites import SuiteSelection
 from .text import printable, printable_lines
 
@@ -63,6 +66,10 @@ class ItemRunner:
         self.worker_id = worker_id
         self.device = device
         self.shards: dict[str, list[SafetyItem]] = {}
+        # In a single process, the shard that runs after each shard (xdist workers learn theirs
+        # from the next item only: the controller hands out shards as workers free up).
+        self.next_shard: dict[str, str] = {}
+        self.pipeline = Pipeline(engine)
         config.stash[ITEM_RUNNER_KEY] = self
 
     # -- collection ------------------------------------------------------------------------------
@@ -89,12 +96,58 @@ class ItemRunner:
             if isinstance(item, SafetyTestItem):
                 assert item.parent is not None
                 self.shards.setdefault(item.parent.nodeid, []).append(item.safety_item)
+        if self.worker_id is None:
+            order = list(self.shards)
+            self.next_shard = dict(zip(order, order[1:], strict=False))
 
     # -- running ---------------------------------------------------------------------------------
+
+    def submit(self, test_item: SafetyTestItem) -> ShardJob | None:
+        """Queue the item's shard for generation (once); None once the pipeline has stopped."""
+        assert test_item.parent is not None
+        label = test_item.parent.nodeid
+        return self.pipeline.submit(self.shards.get(label) or [test_item.safety_item], label)
+
+    @pytest.hookimpl(tryfirst=True, wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        # Outside every other plugin's protocol (pytest-timeout's timer among them): queue the
+        # shard and the next one, and wait for the cache lookup and the model's load.
+        if isinstance(item, SafetyTestItem):
+            job = self.submit(item)
+            if isinstance(nextitem, SafetyTestItem):
+                self.submit(nextitem)
+            elif item.parent is not None and item.parent.nodeid in self.next_shard:
+                label = self.next_shard[item.parent.nodeid]
+                self.pipeline.submit(self.shards[label], label)
+            if job is not None:
+                self.pipeline.wait_ready(job)
+        try:
+            return (yield)
+        finally:
+            if item.session.shouldfail or item.session.shouldstop:
+                self.pipeline.stop(wait=False)  # -x, --maxfail: generate nothing more
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        except BaseException:
+            self.pipeline.stop(wait=False)  # Ctrl-C: the files are written first, joined at the end
+            raise
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.pipeline.stop(wait=True)  # no thread left running after the session
 
     def record_for(self, test_item: SafetyTestItem) -> Record:
         key = test_item.safety_item.key
         if key not in self.engine.records:
+            job = self.submit(test_item)
+            if job is not None:
+                self.pipeline.record_for(job, test_item.safety_item)
+        if key not in self.engine.records:
+            # The pipeline stopped before this item's batch (the run is ending): run it here.
             assert test_item.parent is not None
             shard = self.shards.get(test_item.parent.nodeid) or [test_item.safety_item]
             self.engine.run_shard(shard, label=test_item.parent.nodeid)
@@ -130,6 +183,10 @@ class ItemRunner:
         if isinstance(item, SafetyTestItem):
             if call.excinfo is not None and call.excinfo.errisinstance((SafetyItemError, SafetyMismatch)):
                 report.longrepr = str(call.excinfo.value)  # the message is the whole story, not a traceback
+            share = self.pipeline.item_seconds.get(item.safety_item.key)
+            if call.when == "setup" and share is not None:
+                # Its share of its batch, not the wait for it: --durations and JUnit times.
+                report.duration = share
             decisive = call.when == "call" or (call.when == "setup" and report.failed)
             record = self.engine.records.get(item.safety_item.key)
             if decisive and record is not None:

@@ -24,11 +24,11 @@ from .errors import ConfigError, DataError
 from .fixture import CaseRecorder
 from .items import SafetyItem
 from .options import DEFAULT_SUITE, RunOptions
-from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress
+from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress, LocalChannel, ProgressBoard
 from .runner import ItemRunner, WorkerSummaryWriter
 from .sampling import stratified_sample
 from .suites import SuiteSelection, resolve_suite
-from .terminal import SummaryReporter, TerminalProgress
+from .terminal import SummaryReporter
 
 Role = Literal["worker", "controller", "single"]
 
@@ -80,11 +80,13 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
 
     runner: ItemRunner | None = None
     if role != "controller":
+        # A single process draws its own progress line; a worker sends its progress to the controller.
+        board = ProgressBoard(config) if role == "single" else None
         engine = Engine(
             options,
             spec,
             suites,
-            progress_factory=progress_factory(config, workerinput),
+            progress_factory=progress_factory(board, workerinput),
             store_factory=lambda: open_store(config, options, spec),
             base_dir=config.invocation_params.dir,
         )
@@ -94,6 +96,8 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
             worker_id=workerinput.get("workerid"), device=workerinput.get("vlmsafety_device"),
             audit_labels=audit_labels,
         )
+        if board is not None:
+            runner.pipeline.on_wait = board.tick
         manager.register(runner, "vlmsafety-runner")
         manager.register(CaseRecorder(config, engine, runner), "vlmsafety-cases")
     if role == "worker":
@@ -121,10 +125,10 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
     return role
 
 
-def progress_factory(config: pytest.Config, workerinput: dict[str, Any]) -> ProgressFactory | None:
-    """On the terminal in a single process; on a worker, to the controller's side channel."""
-    if not workerinput:
-        return lambda label, total: TerminalProgress(config, label, total)
+def progress_factory(board: ProgressBoard | None, workerinput: dict[str, Any]) -> ProgressFactory | None:
+    """To this process's own progress line, or on a worker to the controller's side channel."""
+    if board is not None:
+        return lambda label, total: ChannelProgress(LocalChannel(board), label, total, interval=0.0)
     channel = workerinput.get(PROGRESS_CHANNEL_KEY)
     if channel is None:
         return None

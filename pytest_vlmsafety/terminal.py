@@ -1,14 +1,10 @@
-"""What a run writes to the terminal: the progress line while a shard generates, and the
-calibration summary at the end (read from the results document)."""
+"""What a run writes to the terminal at the end: the calibration summary, read from the results
+document (the live progress line is progress.py's)."""
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import pytest
 
 from .controller import RunOutput
 from .document import AuditSection, GateStatus, GenerationSettings, SuiteResults
@@ -28,50 +24,6 @@ NOISE_WARNING = (
     "the model is tiny-random: randomly initialised, so its output is noise. "
     "These numbers check the wiring of the pipeline, not a model's safety."
 )
-
-
-class TerminalProgress:
-    """A one-line progress report with items/s while a shard generates."""
-
-    def __init__(self, config: pytest.Config, label: str, total: int) -> None:
-        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self.capture = config.pluginmanager.get_plugin("capturemanager")
-        self.label, self.total, self.done = label, total, 0
-        self.started = time.perf_counter()
-        self.interactive = bool(self.reporter and self.reporter.isatty)
-        self.last_draw = 0.0
-
-    def _line(self) -> str:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        return f"vlmsafety: {self.label}: {self.done}/{self.total} items, {self.done / elapsed:.1f} items/s"
-
-    def _uncaptured(self) -> Any:
-        """The terminal itself: generation runs inside an item's setup, under output capture."""
-        return self.capture.global_and_fixture_disabled() if self.capture else contextlib.nullcontext()
-
-    def _emit(self, text: str, *, final: bool) -> None:
-        if self.reporter is None:
-            return
-        with self._uncaptured():
-            if self.interactive:
-                self.reporter.rewrite(text, bold=final)
-                if final:
-                    self.reporter.write("\n")
-            elif final:
-                self.reporter.write_line(text)
-
-    def advance(self, count: int) -> None:
-        if self.done == 0 and self.interactive and self.reporter is not None:
-            with self._uncaptured():
-                self.reporter.write("\n")
-        self.done += count
-        now = time.perf_counter()
-        if now - self.last_draw > 0.2:
-            self.last_draw = now
-            self._emit(self._line(), final=False)
-
-    def close(self) -> None:
-        self._emit(self._line(), final=True)
 
 
 class SummaryReporter:
@@ -136,7 +88,10 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     run = document.run
     model = run.model
     lines: list[tuple[str, dict[str, bool]]] = []
-    lines.append((f"model: {model.spec} ({model.id}), backend {model.backend}", {}))
+    # The tiny model's id is the folder it was built in, known only when it was loaded: a cached
+    # run would name it differently.
+    shown = model.spec if model.noise or model.id == model.spec else f"{model.spec} ({model.id})"
+    lines.append((f"model: {shown}, backend {model.backend}", {}))
     if model.noise:
         lines.append((f"WARNING: {NOISE_WARNING}", {"yellow": True, "bold": True}))
     lines += [(line, {}) for line in deployment_lines(run.generation)]

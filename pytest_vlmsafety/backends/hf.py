@@ -275,7 +275,9 @@ class HuggingFaceBackend(Backend):
         if any(request_seed(r) is not None for r in requests):
             size = 1  # one random stream per request: see the module docstring
         order = order_for_batching(requests, [image_pixels(r.images) for r in requests])
-        plan = batches(order, requests, size)
+        # The same batches, generated in the order of their first request: a caller that runs
+        # items in request order (the pipeline) waits for one batch per item, not for the shard.
+        plan = sorted(batches(order, requests, size), key=min)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlmsafety-prepare") as pool:
             pending = pool.submit(self._prepare, [requests[i] for i in plan[0]]) if plan else None
             for number, indices in enumerate(plan):
