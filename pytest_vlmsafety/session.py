@@ -17,6 +17,7 @@ import pytest
 from .backends import BackendSpec, parse_backend_spec
 from .baseline import check_pairing, load_baseline
 from .collect import node_name
+from .completeness import suite_nodes
 from .controller import Controller
 from .engine import Engine, GenerationStore, ProgressFactory
 from .errors import ConfigError, DataError
@@ -103,6 +104,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         suite_node_names={node_name(selection.label) for selection, _ in loaded},
         explicit_paths=explicit_paths, baseline=baseline,
         local_summary=runner.summary if runner is not None else None,
+        suite_nodes=suite_nodes(loaded, {selection.label: node_name(selection.label) for selection, _ in loaded}),
     )
     manager.register(controller, "vlmsafety-controller")
     manager.register(SummaryReporter(lambda: controller.output), "vlmsafety-terminal")
