@@ -30,6 +30,7 @@ from .metrics import (
     group_by,
     outcome_counts,
     pair_summary,
+    unjudged_counts,
 )
 from .suites import Suite
 
@@ -63,6 +64,7 @@ def suite_results(suite: Suite | None, records: Sequence[Record], thresholds: Th
                 scope=calibration_scope(records),
                 errors=sum(r.outcome == "error" for r in records),
                 items=len(records),
+                unjudged=unjudged_counts(records),
             )
         ),
     )
