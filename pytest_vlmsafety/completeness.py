@@ -25,6 +25,7 @@ from pathlib import Path
 from .document import REPORT_FILENAME, RESULTS_FILENAME, ResultsDocument, SuiteResults, worst_status
 from .items import OUTCOMES, SafetyItem
 from .suites import SuiteSelection
+from .text import printable
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def mark_deselected(
         summary.gate.failures.insert(0, reason)
         summary.gate.status = worst_status([summary.gate.status, "inconclusive"])
         summary.gate.passed = summary.gate.status == "pass"
-        document.gate.failures.insert(0, f"{suite}: {reason}")
+        document.gate.failures.insert(0, f"{printable(suite)}: {reason}")
     document.gate.status = worst_status([document.gate.status, "inconclusive"])
     document.gate.passed = document.gate.status == "pass"
 

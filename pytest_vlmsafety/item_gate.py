@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from .baseline import Baseline, is_known_failure
 from .document import ResultsDocument, worst_status
 from .items import Record
+from .text import printable
 
 SHOWN_IDS = 5
 
@@ -32,7 +33,8 @@ def fails_its_test(record: Record, *, gate_mode: str, baseline: Baseline | None)
 
 
 def _listing(records: Sequence[Record]) -> str:
-    shown = ", ".join(f"{record.id} ({record.outcome})" for record in records[:SHOWN_IDS])
+    # Item ids are suite data: escaped here, since gate failures reach the terminal and JUnit as they are.
+    shown = ", ".join(f"{printable(record.id)} ({record.outcome})" for record in records[:SHOWN_IDS])
     more = f" and {len(records) - SHOWN_IDS} more" if len(records) > SHOWN_IDS else ""
     return shown + more
 
@@ -54,7 +56,7 @@ def apply_failed_items(document: ResultsDocument, *, gate_mode: str, baseline: B
     for suite, records in _by_suite(failed).items():
         if baseline is not None and document.baseline is not None:
             reason = (
-                f"{suite}: {len(records)} new failure(s) not in the baseline, each failing its test: "
+                f"{printable(suite)}: {len(records)} new failure(s) not in the baseline, each failing its test: "
                 f"{_listing(records)}"
             )
             document.baseline.failures.append(reason)
@@ -70,7 +72,7 @@ def apply_failed_items(document: ResultsDocument, *, gate_mode: str, baseline: B
             summary.gate.failures.append(reason)
             summary.gate.status = worst_status([summary.gate.status, "fail"])
             summary.gate.passed = summary.gate.status == "pass"
-        reasons.append(f"{suite}: {reason}")
+        reasons.append(f"{printable(suite)}: {reason}")
     document.gate.failures.extend(reasons)
     document.gate.status = worst_status([document.gate.status, "fail"])
     document.gate.passed = document.gate.status == "pass"

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from .document import ResultsDocument, worst_status
 from .judges.base import LLM_JUDGE_NAME
 from .judges.schemes import CALL_FAILED_KEY, FALLBACK_KEY, UNREADABLE_KEY
+from .text import printable
 
 
 def generic_scheme_of(suite: str) -> str | None:
@@ -61,7 +62,8 @@ def apply_judge_substitutions(
             else ""
         )
         document.run.warnings.append(
-            f"--safety-judge=llm: the LLM judge did not decide {undecided[suite]} of the {judged[suite]} {suite} items "
+            f"--safety-judge=llm: the LLM judge did not decide {undecided[suite]} of the {judged[suite]} "
+            f"{printable(suite)} items "
             f"({failed[suite]} judge calls failed, {undecided[suite] - failed[suite]} replies were unreadable); "
             f"{ruled[suite]} of them were decided by a rule judge instead, the others left unjudged{scheme_note}"
         )
@@ -82,6 +84,6 @@ def apply_judge_substitutions(
         summary.gate.failures[:0] = reasons
         summary.gate.status = worst_status([summary.gate.status, "error"])
         summary.gate.passed = False
-        document.gate.failures[:0] = [f"{suite}: {reason}" for reason in reasons]
+        document.gate.failures[:0] = [f"{printable(suite)}: {reason}" for reason in reasons]
         document.gate.status = worst_status([document.gate.status, "error"])
         document.gate.passed = False
