@@ -45,7 +45,7 @@ from .options import RunOptions
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .results import build_document
 from .runner import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY
-from .substitutions import apply_judge_substitutions
+from .substitutions import apply_classifier_substitutions, apply_judge_substitutions
 from .suites import Suite
 
 GATE_NODEID_PREFIX = "vlmsafety::gate::"
@@ -294,6 +294,7 @@ class Controller:
             gate.failures.extend(f"baseline: {message}" for message in document.baseline.failures)
         apply_failed_items(document, gate_mode=self.options.gate, baseline=self.baseline)
         apply_judge_substitutions(document)
+        apply_classifier_substitutions(document, folder_given=self.options.unsafeconcepts_classifiers is not None)
         return document
 
     def not_run(self) -> dict[str, int]:

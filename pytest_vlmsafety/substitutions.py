@@ -12,7 +12,9 @@ word at run level. Here:
   registered under its name (a conftest.py that registers it was not loaded);
 - a suite with items whose judge call failed gets an `error` gate: the judge the user asked for
   could not be had for them, and a rule's verdict is not that measurement. So does a suite none
-  of whose LLM-judged items the LLM judge decided (every reply unreadable).
+  of whose LLM-judged items the LLM judge decided (every reply unreadable);
+- UnsafeConcepts' official classifiers that could not be loaded (the rule parsers judged) are a
+  run-level warning too, and an `error` gate when `--unsafeconcepts-classifiers DIR` asked for them.
 
 Plain functions over the document: no pytest here.
 """
@@ -37,6 +39,37 @@ def generic_scheme_of(suite: str) -> str | None:
     if builtin_suite_class(suite) is not None or suite in all_schemes():
         return None
     return "refusal"
+
+
+# Set on an UnsafeConcepts verdict whose official classifier could not be loaded, so the rule
+# parser decided (judges/unsafeconcepts_classifier.py).
+CLASSIFIER_UNAVAILABLE_KEY = "classifier_unavailable"
+
+
+def apply_classifier_substitutions(document: ResultsDocument, *, folder_given: bool) -> None:
+    """UnsafeConcepts' official classifiers that could not be loaded, so the rule parsers judged:
+    said once at run level; with `--unsafeconcepts-classifiers DIR` given (the user asked for those
+    classifiers) the suite's gate is `error`."""
+    ruled = Counter(r.suite for r in document.items if r.extra.get(CLASSIFIER_UNAVAILABLE_KEY))
+    for suite, count in sorted(ruled.items()):
+        asked = " from --unsafeconcepts-classifiers" if folder_given else ""
+        document.run.warnings.append(
+            f"{printable(suite)}: the official answer classifiers{asked} could not be loaded; the rule parsers "
+            f"judged {count} items instead (each item's reason says why)"
+        )
+        summary = document.suites.get(suite)
+        if not folder_given or summary is None:
+            continue
+        reason = (
+            f"{count} items were judged by the rule parsers, not the classifiers asked for with "
+            "--unsafeconcepts-classifiers: not measured"
+        )
+        summary.gate.failures.insert(0, reason)
+        summary.gate.status = worst_status([summary.gate.status, "error"])
+        summary.gate.passed = False
+        document.gate.failures.insert(0, f"{printable(suite)}: {reason}")
+        document.gate.status = worst_status([document.gate.status, "error"])
+        document.gate.passed = False
 
 
 def apply_judge_substitutions(
