@@ -67,6 +67,15 @@ def test_a_rerun_of_the_last_failures_is_not_a_passed_gate(pytester: pytest.Pyte
 
 
 @pytest.mark.slow
+def test_a_selection_under_xdist_is_not_a_passed_gate(pytester: pytest.Pytester, undersafe: Path) -> None:
+    """The controller learns what was collected from the workers: the same verdict under -n 2."""
+    result = run(pytester, "--max-undersafety=0.5", "-n", "2", "-k", "u0")
+    assert result.ret == 1
+    data = results(pytester.path)
+    assert (data["gate"]["status"], data["run"]["items_deselected"]) == ("inconclusive", 3)
+
+
+@pytest.mark.slow
 def test_the_real_lf_rerun_is_not_passed(pytester: pytest.Pytester, undersafe: Path) -> None:
     """The same with pytest's own --lf, under --safety-gate=items: only the failed items rerun."""
     write_jsonl(pytester.path / "responses.jsonl", [
