@@ -49,28 +49,32 @@ def _lookup(config: pytest.Config) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        _configure(config)
+    except pytest.UsageError as exc:
+        raise pytest.UsageError(_without_stale_results(config, str(exc))) from None
+
+
+def _configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
-        try:
-            check_no_empty_values(lambda spec: config.getoption(spec.dest))
-            options = parse_options(_lookup(config), JUDGE_CHOICES)
-        except ConfigError as exc:
-            raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
-        if not options.active:
-            if config.getoption("vlmsafety_safety_suite"):
-                raise pytest.UsageError("pytest-vlmsafety: --safety-suite needs --vlm MODEL (the model to test)")
-            return
-        workerinput = getattr(config, "workerinput", None)
-        if workerinput is not None:
-            from .devices import apply_worker_device
+        check_no_empty_values(lambda spec: config.getoption(spec.dest))
+        options = parse_options(_lookup(config), JUDGE_CHOICES)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
+    if not options.active:
+        if config.getoption("vlmsafety_safety_suite"):
+            raise pytest.UsageError("pytest-vlmsafety: --safety-suite needs --vlm MODEL (the model to test)")
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        from .devices import apply_worker_device
 
-            apply_worker_device(workerinput.get("vlmsafety_device"), int(workerinput.get("workercount", 1)))
-        from .session import start_session
+        apply_worker_device(workerinput.get("vlmsafety_device"), int(workerinput.get("workercount", 1)))
+    from .session import start_session
 
-        start_session(config, options)
-    except pytest.UsageError as exc:
-        raise pytest.UsageError(_without_stale_results(config, str(exc))) from None
+    start_session(config, options)
 
 
 def _without_stale_results(config: pytest.Config, message: str) -> str:
