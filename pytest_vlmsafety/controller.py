@@ -23,6 +23,7 @@ from .audit import AUDIT_FILENAME, AuditLabels, audit_line, draw_audit, dump_lin
 from .backends import BackendSpec
 from .baseline import Baseline, baseline_section, compare_to_baseline
 from .cases_channel import CASE_CHANNEL_KEY, CaseBoard
+from .completeness import SuiteNode, deselected_counts, mark_deselected, remove_stale_results, stale_note
 from .document import (
     REPORT_FILENAME,
     RESULTS_FILENAME,
@@ -40,6 +41,7 @@ from .document import (
     worst_status,
     write_text_atomic,
 )
+from .item_gate import apply_failed_items
 from .items import Record
 from .judges.facts import judge_facts
 from .metrics import Thresholds
@@ -47,6 +49,7 @@ from .options import RunOptions
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .results import build_document
 from .runner import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY
+from .substitutions import apply_classifier_substitutions, apply_judge_substitutions
 from .suites import Suite
 
 GATE_NODEID_PREFIX = "vlmsafety::gate::"
@@ -158,6 +161,7 @@ class Controller:
         baseline: Baseline | None = None,
         local_summary: Callable[[], WorkerSummary] | None = None,
         audit_labels: AuditLabels | None = None,
+        suite_nodes: Mapping[str, SuiteNode] | None = None,
     ) -> None:
         self.config = config
         self.audit_labels = audit_labels
@@ -174,6 +178,9 @@ class Controller:
         # The node ids of the safety items collected for this run, to tell a run that stopped
         # early (Ctrl-C, -x, a lost worker) from a complete one.
         self.planned: set[str] = set()
+        # What each suite node holds, to tell a selection (-k, --lf) from the whole suite.
+        self.suite_nodes: dict[str, SuiteNode] = dict(suite_nodes or {})
+        self.stale_removed: list[Path] = []
         self.worker_summaries: list[WorkerSummary] = []
         self.output: RunOutput | None = None
         self.started = datetime.now(UTC)
@@ -224,9 +231,25 @@ class Controller:
                 self.finish(session, stopped=True)
             raise
         self._stop_progress()
-        if self.received:
+        # A selection that left out suite items decides nothing about those suites: it is
+        # reported (an inconclusive gate), even when no suite item was selected at all.
+        if self.received or self.deselected():
             self.finish(session)
         return result
+
+    def deselected(self) -> dict[str, int]:
+        """Per suite node, its items that a selection left out of the collected ones."""
+        return deselected_counts(self.suite_nodes, self.planned)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A run that wrote no results (nothing selected, a usage or collection error) leaves no
+        earlier run's results behind: a CI step reading them would read that run's verdict."""
+        if self.output is None and not self.config.option.collectonly:
+            self.stale_removed = remove_stale_results(self.config.invocation_params.dir / self.options.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.stale_removed:
+            terminalreporter.write_line(f"vlmsafety: {stale_note(self.stale_removed)}", yellow=True)
 
     def _stop_progress(self) -> None:
         if self._progress is not None:
@@ -298,6 +321,9 @@ class Controller:
             gate.status = worst_status([gate.status, document.baseline.status])
             gate.passed = gate.status == "pass"
             gate.failures.extend(f"baseline: {message}" for message in document.baseline.failures)
+        apply_failed_items(document, gate_mode=self.options.gate, baseline=self.baseline)
+        apply_judge_substitutions(document)
+        apply_classifier_substitutions(document, folder_given=self.options.unsafeconcepts_classifiers is not None)
         return document
 
     def not_run(self) -> dict[str, int]:
@@ -313,6 +339,7 @@ class Controller:
         not_run = self.not_run()
         if stopped or not_run:
             mark_interrupted(document, not_run, len(self.planned))
+        mark_deselected(document, self.deselected(), self.suite_nodes)
         for suite_name, summary in document.suites.items():
             report_gate(session, suite_name, summary.gate.failures, status=summary.gate.status)
         if document.baseline is not None:

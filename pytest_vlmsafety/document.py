@@ -220,6 +220,12 @@ class RunFacts:
     # the document holds the items that finished, `items_not_run` counts the others.
     interrupted: bool = False
     items_not_run: int = 0
+    # Items of the run's suites that a selection (-k, -m, --lf, --deselect) left out: a run that
+    # judged part of its suites is never passed as if it were whole (its gate is inconclusive).
+    items_deselected: int = 0
+    # What the run did other than asked, said once for the whole run (a judge that was replaced
+    # by a rule for some items, a setting a server would not take): shown in the terminal and report.
+    warnings: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- per suite

@@ -230,6 +230,22 @@ class RunOptions:
         return self.vlm is not None
 
 
+def check_no_empty_values(command_line: Lookup) -> None:
+    """An option given an empty value on the command line (`--vlm=`, `--safety-baseline=$UNSET`)
+    is a usage error, not "not given": in CI an unset variable expands to nothing, and reading
+    that as the default ran no model (exit 0), dropped the baseline gate or the system prompt.
+    `command_line` gives each option's command-line value only (None when not given); an empty
+    ini value stays "not set", as pytest reads it."""
+    for spec in OPTION_SPECS:
+        value = command_line(spec)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            raise ConfigError(
+                f"{spec.flag} was given an empty value (an unset variable in a CI script?); give it a value, "
+                "or leave the option out to use its default"
+            )
+
+
 def _positive_int(flag: str, raw: str) -> int:
     try:
         value = int(raw)

@@ -13,7 +13,7 @@ import pytest
 from .errors import ConfigError
 from .fixture import CASE_MARKER_HELP, vlm
 from .judges import JUDGE_CHOICES
-from .options import OPTION_SPECS, OptionSpec, parse_options
+from .options import OPTION_SPECS, OptionSpec, check_no_empty_values, parse_options
 
 MARKER_HELP = (
     "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
@@ -49,9 +49,17 @@ def _lookup(config: pytest.Config) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        _configure(config)
+    except pytest.UsageError as exc:
+        raise pytest.UsageError(_without_stale_results(config, str(exc))) from None
+
+
+def _configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
+        check_no_empty_values(lambda spec: config.getoption(spec.dest))
         options = parse_options(_lookup(config), JUDGE_CHOICES)
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
@@ -67,3 +75,19 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import start_session
 
     start_session(config, options)
+
+
+def _without_stale_results(config: pytest.Config, message: str) -> str:
+    """A safety run stopped by a usage error decides nothing: the results an earlier run left in
+    the report folder are removed (a CI step reading them would read that run's verdict), and the
+    message says so. The folder is --safety-report as given, else its default."""
+    if hasattr(config, "workerinput"):
+        return message
+    from .completeness import remove_stale_results, stale_note
+
+    spec = next(spec for spec in OPTION_SPECS if spec.flag == "--safety-report")
+    raw = _lookup(config)(spec)
+    folder = raw if isinstance(raw, str) and raw.strip() else spec.default
+    assert folder is not None, "--safety-report has a default"
+    removed = remove_stale_results(config.invocation_params.dir / folder)
+    return f"{message}\n(pytest-vlmsafety: {stale_note(removed)})" if removed else message

@@ -45,6 +45,10 @@ def check_run(
     if options.device is not None and spec.kind in LOCAL_BACKENDS:
         check_device(options.device)
     check_deployment(options, spec)
+    if options.unsafeconcepts_classifiers is not None:
+        check_classifier_folder(base_dir / options.unsafeconcepts_classifiers, loaded)
+    if options.processor_kwargs and spec.kind in ("hf", "vllm", "tiny"):
+        check_processor_kwargs(options, spec)
     if spec.kind == "replay":
         check_replay_file(Path(spec.target))
     elif options.cache_dir is not None:
@@ -227,3 +231,42 @@ def check_replay_file(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"--vlm=replay:{path}: no such file; pass a results JSON or a JSON Lines file of responses")
     read_recorded_responses(path)  # raises ConfigError naming the file, the line or the record
+
+
+def check_classifier_folder(folder: Path, loaded: Sequence[tuple[SuiteSelection, list[SafetyItem]]]) -> None:
+    """`--unsafeconcepts-classifiers DIR` asks for the classifiers in DIR: a folder that is not
+    there, or (in a run of UnsafeConcepts) lacks a classifier, is a usage error, never a quiet
+    fall back to the rule parsers."""
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--unsafeconcepts-classifiers {folder}: not a folder; give the folder holding "
+            "perception_classifier/, alignment_classifier/ and roberta-base/, or leave the option out to use the hub"
+        )
+    from .judges.unsafeconcepts_classifier import CLASSIFIER_FOR_TASK, resolve_files
+
+    tasks = {item.task for selection, items in loaded if selection.suite.name == "unsafeconcepts" for item in items}
+    for task in sorted(tasks & set(CLASSIFIER_FOR_TASK)):
+        resolve_files(CLASSIFIER_FOR_TASK[task], folder)  # ConfigError naming what is missing
+
+
+def check_processor_kwargs(options: RunOptions, spec: BackendSpec) -> None:
+    """Each --vlm-processor-kwargs key must be one the model's processor takes: transformers
+    ignores an unknown one (`max_pixel` for `max_pixels`) without a word, and the run facts would
+    record it as applied. A processor that cannot be loaded here is left to the backend, which
+    checks again once it has loaded it."""
+    from .backends import TINY_RANDOM, model_location
+    from .backends.processor_kwargs import check_processor_kwargs as check
+
+    if spec.kind == "vllm" and spec.target == TINY_RANDOM:
+        return  # built in vLLM's layout when the engine loads; its processor is the tiny model's
+    target = model_location(spec)
+    try:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(
+            target, revision=options.revision, trust_remote_code=options.trust_remote_code,
+            **options.processor_kwargs,
+        )
+    except Exception:  # noqa: BLE001 - the model load reports a processor that fails to load
+        return
+    check(processor, options.processor_kwargs, model=target)

@@ -35,6 +35,7 @@ from .metrics import (
     group_by,
     outcome_counts,
     pair_summary,
+    unjudged_counts,
 )
 from .suites import Suite
 
@@ -76,6 +77,7 @@ def suite_results(
                 shown=shown,
                 unjudged=sum(r.outcome == "unjudged" for r in records),
                 open_items=sum(r.task == "open" for r in records),
+                unparsed=unjudged_counts(records),
             )
         ),
         audit=audit,

@@ -18,6 +18,7 @@ from .audit import read_labels
 from .backends import BackendSpec, parse_backend_spec
 from .baseline import check_pairing, load_baseline
 from .collect import node_name
+from .completeness import suite_nodes
 from .controller import Controller
 from .engine import Engine, GenerationStore, ProgressFactory
 from .errors import ConfigError, DataError
@@ -112,6 +113,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         explicit_paths=explicit_paths, baseline=baseline,
         local_summary=runner.summary if runner is not None else None,
         audit_labels=audit_labels,
+        suite_nodes=suite_nodes(loaded, {selection.label: node_name(selection.label) for selection, _ in loaded}),
     )
     manager.register(controller, "vlmsafety-controller")
     manager.register(SummaryReporter(lambda: controller.output), "vlmsafety-terminal")

@@ -95,6 +95,7 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     if model.noise:
         lines.append((f"WARNING: {NOISE_WARNING}", {"yellow": True, "bold": True}))
     lines += [(line, {}) for line in deployment_lines(run.generation)]
+    lines += [(f"WARNING: {printable(warning)}", {"yellow": True, "bold": True}) for warning in run.warnings]
     lines += [(line, {}) for line in calibration_table(document.suites)]
     lines += [(line, {}) for line in official_lines(document.suites)]
     lines += audit_summary_lines(document.audit, document.suites)

@@ -204,6 +204,22 @@ def test_a_server_that_keeps_failing_is_given_up_on_within_bounds(scripted_proxy
     assert len(scripted_proxy.seen) == requests_before
 
 
+def test_a_server_that_rejects_the_seed_of_a_seeded_run_stops_it(scripted_proxy: ScriptedProxy) -> None:
+    """--vlm-seed asks for reproducible samples: a server that rejects `seed` stops the run with
+    one error naming the option, rather than sending unseeded requests under run facts that say
+    seeded (issue 22)."""
+    from pytest_vlmsafety.backends.base import Sampling
+
+    rejected = (400, {"error": {"message": "Unrecognized request argument supplied: seed"}})
+    scripted_proxy.script = deque([rejected] * 10)
+    sampled = Sampling(temperature=1.0, top_p=0.9, seed=42)
+    requests = [dataclasses.replace(request(str(i), "hello"), sampling=sampled) for i in range(3)]
+    with pytest.raises(VlmSafetyError, match=r"rejects the request field 'seed'.*--vlm-seed cannot be honoured"):
+        backend_at(scripted_proxy.base_url, concurrency=1).generate(requests)
+    bodies = [json.loads(s.body) for s in scripted_proxy.chat_requests()]
+    assert bodies and all("seed" in body for body in bodies)  # never sent unseeded
+
+
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="--vlm-concurrency"):
         OpenAIBackend("m", spec="openai:m", base_url="http://127.0.0.1:1/v1", concurrency=0)

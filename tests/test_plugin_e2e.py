@@ -90,22 +90,34 @@ def test_threshold_exceeded_fails_the_run_and_shows_in_junit(pytester: pytest.Py
     assert results(pytester)["gate"]["passed"] is False
 
 
+def without_the_item_with_no_response(suite: Path) -> None:
+    """The suite without its error item: a whole suite, not a selection (a selection's gate is
+    inconclusive)."""
+    lines = suite.read_text().splitlines(keepends=True)
+    suite.write_text("".join(line for line in lines if '"no-response"' not in line))
+
+
 def test_loose_thresholds_pass_with_exit_zero(pytester: pytest.Pytester, small_suite: Path) -> None:
-    result = run_replay(pytester, "--max-undersafety=off", "--max-oversafety=off", "-k", "not no-response")
+    without_the_item_with_no_response(small_suite)
+    result = run_replay(pytester, "--max-undersafety=off", "--max-oversafety=off")
     result.assert_outcomes(passed=3, xfailed=2)
     assert result.ret == 0
 
 
 def test_items_gate_fails_every_mismatch(pytester: pytest.Pytester, small_suite: Path) -> None:
-    result = run_replay(pytester, "--safety-gate=items", "--max-undersafety=off", "--max-oversafety=off", "-k", "not no-response")
-    result.assert_outcomes(passed=3, failed=2)
+    without_the_item_with_no_response(small_suite)
+    result = run_replay(pytester, "--safety-gate=items", "--max-undersafety=off", "--max-oversafety=off")
+    result.assert_outcomes(passed=2, failed=3)  # the two mismatches, and the gate they fail (issue 22)
     result.stdout.fnmatch_lines(["*undersafety: expected the model to refuse*", "*response: *Sure. The picture*"])
 
 
 def test_selection_by_keyword_and_marker_runs_only_what_is_selected(pytester: pytest.Pytester, small_suite: Path) -> None:
     result = run_replay(pytester, "-m", "vlmsafety(category='violence')", "--max-undersafety=off")
-    result.assert_outcomes(passed=3)  # two items and the gate
+    # The two items pass; the gate saw part of the suite: inconclusive, never passed (issue 22).
+    result.assert_outcomes(passed=2, failed=1)
     assert {i["id"] for i in results(pytester)["items"]} == {"unsafe-refused", "safe-answered"}
+    assert results(pytester)["run"]["items_deselected"] == 3
+    result.stdout.fnmatch_lines(["*mini: 3 of its 5 items were deselected*"])
     result = run_replay(pytester, "-k", "drugs and refused")
     assert {i["id"] for i in results(pytester)["items"]} == {"safe-refused"}
 

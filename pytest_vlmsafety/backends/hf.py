@@ -163,6 +163,10 @@ class HuggingFaceBackend(Backend):
             ) from exc
         finally:
             hf_logging.enable_progress_bar()
+        if self.processor_kwargs:
+            from .processor_kwargs import check_processor_kwargs
+
+            check_processor_kwargs(self.processor, self.processor_kwargs, model=model)
         self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub types `to` oddly
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         model_type = getattr(self.model.config, "model_type", None)

@@ -96,6 +96,11 @@ class RetryPolicy:
         return float(backoff)
 
 
+def _asks_for_seed(request: GenerationRequest) -> bool:
+    """The request's seed comes from --vlm-seed (a seeded sample), not our greedy default of 0."""
+    return request_seed(request) is not None
+
+
 def resolve_base_url(explicit: str | None, environ: Mapping[str, str] = os.environ) -> str:
     """`explicit` (from the spec or --vlm-base-url), else $OPENAI_BASE_URL, else OpenAI's URL."""
     url = (explicit or environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).strip().rstrip("/")
@@ -338,6 +343,16 @@ class OpenAIBackend(Backend):
             except _ItemFailure as exc:
                 with state.lock:
                     state.consecutive_exhausted = 0
+                if _asks_for_seed(request) and self._names_field("seed", str(exc), body):
+                    # --vlm-seed asked for reproducible samples: without the seed they are not, and
+                    # the run facts would say seeded. Stop the run rather than send it unseeded.
+                    state.trip(
+                        f"the server at {public_url(self.base_url)} rejects the request field 'seed' ({exc}), so "
+                        "--vlm-seed cannot be honoured: leave --vlm-seed out to sample unseeded, or use a server "
+                        "that takes seeds",
+                        permanent=True,
+                    )
+                    raise _Cancelled() from None
                 dropped = self._field_to_drop(str(exc), body)
                 if dropped and attempt < self.policy.max_attempts:
                     body = {k: v for k, v in body.items() if k != dropped}
@@ -374,10 +389,15 @@ class OpenAIBackend(Backend):
             )
         return Generation.failed(message)
 
-    def _field_to_drop(self, message: str, body: Mapping[str, Any]) -> str | None:
+    @staticmethod
+    def _names_field(field: str, message: str, body: Mapping[str, Any]) -> bool:
+        """Whether a 400 `message` rejects the request field `field` of `body`."""
         lowered = message.lower()
+        return field in body and (field in lowered or (field == "response_format" and "json_schema" in lowered))
+
+    def _field_to_drop(self, message: str, body: Mapping[str, Any]) -> str | None:
         for field in _OPTIONAL_FIELDS:
-            if field in body and (field in lowered or (field == "response_format" and "json_schema" in lowered)):
+            if self._names_field(field, message, body):
                 if field not in self._dropped_fields:
                     self._dropped_fields.add(field)
                     log.warning("vlmsafety: the server rejects %r; sending requests without it", field)

@@ -20,6 +20,7 @@ import time): items whose suite has the scheme's name are judged with it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from abc import ABC, abstractmethod
@@ -44,6 +45,9 @@ CHOICE_OPTIONS = "ABCD"
 # decided instead (judges/agreement.py leaves those verdicts out of the agreement).
 UNREADABLE_KEY = "llm_unreadable"
 FALLBACK_KEY = "llm_fallback"
+# Set by `verdict_for_reply` when the judge call itself failed (no reply: HTTP 500, a timeout):
+# the LLM judge asked for did not judge the item at all (see substitutions.py).
+CALL_FAILED_KEY = "llm_call_failed"
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,8 @@ class JudgeScheme(ABC):
         """The verdict on one judge reply (None: the call failed with `error`). `official`: the
         template was the benchmark's own prompt, so the reply is read as its code reads it."""
         if reply is None:
-            return self.unreadable(item, response, f"the judge call failed ({error or 'no reply'})")
+            failed = self.unreadable(item, response, f"the judge call failed ({error or 'no reply'})")
+            return dataclasses.replace(failed, extra={**failed.extra, CALL_FAILED_KEY: True})
         reading = self.read_official(reply) if official else self.read(reply, item)
         if reading is None:
             what = "no label the official reading accepts in" if official else "unreadable reply"
@@ -441,6 +446,7 @@ def scheme_for(item: SafetyItem) -> JudgeScheme:
 
 
 __all__ = [
+    "CALL_FAILED_KEY",
     "CHOICE_SCHEME",
     "FALLBACK_KEY",
     "REFUSAL_SCHEME",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from PIL import Image, ImageOps
 
 from ..audit import AUDIT_FILENAME, LABELS, audit_line, dump_line, judge_name, judge_verdict
@@ -60,6 +61,10 @@ THUMBNAIL_BUDGET_BYTES = 8_000_000
 # A contrast pair shows at most this many members (VSCBench rows have six).
 MAX_PAIR_MEMBERS = 6
 META_VALUE_CHARS = 200
+# The most characters of any one string the page shows (`bounded`, applied to every value a
+# template writes): a results or baseline file is schema-valid with a 5 MB model name or item id,
+# which would otherwise be embedded whole. Card texts are cut before this (text_cap).
+MAX_EMBEDDED_CHARS = MAX_TEXT_CHARS
 JPEG_QUALITY = 72
 
 RATES: tuple[str, ...] = RATE_NAMES
@@ -654,11 +659,22 @@ def template_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=bounded,
     )
     env.filters["pct"] = format_percent
     env.filters["metric"] = format_metric
     env.filters["css_pct"] = _css_percent
     return env
+
+
+def bounded(value: Any) -> Any:
+    """Every value a template writes: a plain string longer than MAX_EMBEDDED_CHARS is cut, with a
+    visible marker saying how much was left out. Markup (the page's own HTML: rendered macros, the
+    thumbnail stylesheet) is left whole; it is built from values that passed through here."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup) and len(value) > MAX_EMBEDDED_CHARS:
+        left_out = len(value) - MAX_EMBEDDED_CHARS
+        return f"{value[:MAX_EMBEDDED_CHARS]} … [{left_out} more characters not shown; see the results JSON]"
+    return value
 
 
 def format_percent(value: Any, digits: int = 1) -> str:

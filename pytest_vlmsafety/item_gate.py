@@ -1,0 +1,78 @@
+"""The gate's account of the items whose own test failed on a mismatch, so that the exit status,
+the terminal, the JSON, the HTML report and JUnit say the same thing.
+
+An item's test fails (rather than xfails) on a mismatch in two cases (`runner.ItemRunner.check_record`):
+`--safety-gate=items`, where every mismatch fails, and a run against a baseline, where a failure
+the baseline does not have (a flip, or an item the baseline did not run) fails. Such a run exits
+non-zero whatever the rates say, so the gate must not say PASSED: here each such item is a
+reason for its suite's gate (items mode) or the baseline gate to `fail`.
+
+Plain functions over the document: no pytest here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .baseline import Baseline, is_known_failure
+from .document import ResultsDocument, worst_status
+from .items import Record
+from .text import printable
+
+SHOWN_IDS = 5
+
+
+def fails_its_test(record: Record, *, gate_mode: str, baseline: Baseline | None) -> bool:
+    """Whether the record's test fails on a mismatch, as `ItemRunner.check_record` decides it
+    (errors are not mismatches: they make the gate `error` on their own)."""
+    if record.outcome in ("pass", "error"):
+        return False
+    if baseline is not None:
+        return not is_known_failure(baseline, record.suite, record.id, record.outcome)
+    return gate_mode == "items"
+
+
+def _listing(records: Sequence[Record]) -> str:
+    # Item ids are suite data: escaped here, since gate failures reach the terminal and JUnit as they are.
+    shown = ", ".join(f"{printable(record.id)} ({record.outcome})" for record in records[:SHOWN_IDS])
+    more = f" and {len(records) - SHOWN_IDS} more" if len(records) > SHOWN_IDS else ""
+    return shown + more
+
+
+def _by_suite(records: Iterable[Record]) -> dict[str, list[Record]]:
+    grouped: dict[str, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(record.suite, []).append(record)
+    return dict(sorted(grouped.items()))
+
+
+def apply_failed_items(document: ResultsDocument, *, gate_mode: str, baseline: Baseline | None) -> None:
+    """Make the gates fail where items failed their tests: the suite's gate under
+    `--safety-gate=items`, the baseline gate for new failures against a baseline."""
+    failed = [r for r in document.items if fails_its_test(r, gate_mode=gate_mode, baseline=baseline)]
+    if not failed:
+        return
+    reasons: list[str] = []
+    for suite, records in _by_suite(failed).items():
+        if baseline is not None and document.baseline is not None:
+            reason = (
+                f"{printable(suite)}: {len(records)} new failure(s) not in the baseline, each failing its test: "
+                f"{_listing(records)}"
+            )
+            document.baseline.failures.append(reason)
+            document.baseline.status = worst_status([document.baseline.status, "fail"])
+            reasons.append(f"baseline: {reason}")
+            continue
+        summary = document.suites.get(suite)
+        reason = (
+            f"{len(records)} item(s) failed their tests (--safety-gate=items: every mismatch fails): "
+            f"{_listing(records)}"
+        )
+        if summary is not None:
+            summary.gate.failures.append(reason)
+            summary.gate.status = worst_status([summary.gate.status, "fail"])
+            summary.gate.passed = summary.gate.status == "pass"
+        reasons.append(f"{printable(suite)}: {reason}")
+    document.gate.failures.extend(reasons)
+    document.gate.status = worst_status([document.gate.status, "fail"])
+    document.gate.passed = document.gate.status == "pass"
