@@ -14,7 +14,7 @@ import pytest
 from jsonl_files import write_jsonl
 
 from pytest_vlmsafety.baseline import Baseline
-from pytest_vlmsafety.collect import SafetyMismatch
+from pytest_vlmsafety.collect import SafetyItemError, SafetyMismatch
 from pytest_vlmsafety.item_gate import fails_its_test
 from pytest_vlmsafety.items import OUTCOMES, Record
 from pytest_vlmsafety.runner import ItemRunner
@@ -117,11 +117,12 @@ def test_the_gate_reads_an_item_test_as_the_runner_decides_it(outcome: str, gate
     runner = ItemRunner.__new__(ItemRunner)
     runner.options = _Options(gate)  # type: ignore[assignment]
     runner.baseline = baseline
+    runner.audit_labels = None
     try:
         runner.check_record(record)
         runner_fails = False
     except SafetyMismatch:
         runner_fails = True
-    except (pytest.xfail.Exception, Exception):  # xfail, or the error of an error record
+    except (pytest.xfail.Exception, SafetyItemError):  # xfail, or the error of an error record
         runner_fails = False
     assert fails_its_test(record, gate_mode=gate, baseline=baseline) is runner_fails

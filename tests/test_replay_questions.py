@@ -13,7 +13,8 @@ from pytest_vlmsafety.backends.base import QUESTION_SUITE, GenerationRequest
 from pytest_vlmsafety.backends.replay import ReplayBackend
 from pytest_vlmsafety.document import SCHEMA_VERSION
 from pytest_vlmsafety.errors import ConfigError, VlmSafetyError
-from pytest_vlmsafety.fixture import Answer, refusal_verdict
+from pytest_vlmsafety.fixture import Answer
+from pytest_vlmsafety.items import SafetyItem, Verdict
 
 
 def results_file(path: Path, items: list[dict[str, object]]) -> Path:
@@ -76,8 +77,14 @@ def test_a_results_file_of_several_samples_is_refused(tmp_path: Path) -> None:
         ReplayBackend(path)
 
 
+def _judge_never_called(item: SafetyItem, response: str) -> Verdict:
+    raise AssertionError("a failed answer has no response to judge")
+
+
 def test_a_failed_answer_raises_its_error_when_read() -> None:
-    failed = Answer(None, prompt="p", images=(), system=None, cached=False, judge=refusal_verdict, error="vlm.ask: x")
+    failed = Answer(
+        None, prompt="p", images=(), system=None, cached=False, judge=_judge_never_called, error="vlm.ask: x"
+    )
     assert failed.error == "vlm.ask: x" and "error=" in repr(failed)
     for read in (lambda: failed.text, lambda: str(failed), lambda: failed.refused):
         with pytest.raises(VlmSafetyError, match="vlm.ask: x"):
