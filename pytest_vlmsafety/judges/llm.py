@@ -360,6 +360,7 @@ def build_llm_judge(options: RunOptions, base_dir: Path | None = None) -> LlmJud
         fingerprint=(lambda: judge_fingerprint(spec, options, cache)) if cache else (lambda: spec.raw),
         templates=templates,
         store=JudgementStore(cache) if cache else None,
+        max_new_tokens=options.judge_max_new_tokens,
         options=options,
     )
 
