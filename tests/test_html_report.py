@@ -498,7 +498,14 @@ def test_pytest_html_summary_and_extras(pytester, mixed, tmp_path):
 # ----------------------------------------------------------------------------- browser
 
 BROWSER_MISSING = browser_unavailable_reason()
-browser_test = pytest.mark.skipif(BROWSER_MISSING is not None, reason=f"browser tests need Chromium: {BROWSER_MISSING}")
+# Browser tests drive headless Chromium: `browser`, and `slow` (out of the inner loop).
+_needs_chromium = pytest.mark.skipif(
+    BROWSER_MISSING is not None, reason=f"browser tests need Chromium: {BROWSER_MISSING}"
+)
+
+
+def browser_test(test):
+    return pytest.mark.slow(pytest.mark.browser(_needs_chromium(test)))
 
 
 @pytest.fixture(scope="module")

@@ -343,6 +343,7 @@ def test_a_server_judges_fingerprint_has_no_credentials(monkeypatch: pytest.Monk
 # --- through a vLLM server, with structured output -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_judging_through_a_server_with_structured_output(
     vllm_server: ServerInfo, tmp_path: Path, two_images: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,6 +384,7 @@ def test_judging_through_a_server_with_structured_output(
     assert SECRET not in json.dumps(judge.backend().describe())
 
 
+@pytest.mark.slow
 def test_mis_items_judged_by_a_server_get_official_metrics(
     vllm_server: ServerInfo, tmp_path: Path, two_images: tuple[Path, Path]
 ) -> None:

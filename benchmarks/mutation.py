@@ -1,0 +1,296 @@
+"""Mutation testing of the code that decides the release gate: how many small realistic edits of
+it (a `>` made `>=`, a `continue` made `break`, a string emptied...) make a fast test fail.
+
+    pip install -e ".[mutation]"                 # mutmut, pinned
+    python benchmarks/mutation.py                # every gate-critical function (minutes, niced)
+    python benchmarks/mutation.py --module metrics --module results   # narrower, while iterating
+    python benchmarks/mutation.py --report-only  # the table of the last run, without running
+
+On demand, never in CI. mutmut (configured under [tool.mutmut] in pyproject.toml) copies the
+package into `mutants/`, runs the fast gate tests once to learn which test calls which function,
+then runs each mutant against the tests that call its function. This script narrows the run to
+the gate-critical functions below, reads mutmut's per-file results, sets aside the survivors
+listed in EQUIVALENT (edits that cannot change behaviour, each with the reason) and writes the
+kill-rate table to benchmarks/results/mutation.json and benchmarks/RESULTS.md.
+
+mutmut mutates function and method bodies only: module-level constants (GATE_SEVERITY,
+RATE_POLARITY, UNJUDGED_OUTCOMES) and decorated functions (properties, pytest hook wrappers)
+are not mutated; tests/test_gate_rules.py states their rules directly.
+
+Exit status: 0 when every module's kill rate is at least --min-kill-rate (default 0.9), 1 when
+one is below, 2 when mutmut is missing or did not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+REPO = BENCHMARKS_DIR.parent
+sys.path.insert(0, str(BENCHMARKS_DIR))
+
+from common import DEFAULT_RESULTS_DIR, DEFAULT_RESULTS_MD, git_commit, update_results_md  # noqa: E402
+
+PACKAGE = "pytest_vlmsafety"
+
+# The functions that decide the gate, per module, as mutmut names them: `x_<function>` for a
+# module function, `xǁ<Class>ǁ<method>` for a method.
+GATE_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "metrics": (
+        "x_wilson_interval", "x_rate_summary", "x_is_calibration_item", "x_calibration",
+        "x_calibration_scope", "x_evaluate_gate",
+    ),
+    "results": ("x_suite_results", "x_suite_gate", "x_run_gate", "x_build_document"),
+    "baseline": (
+        "x_check_pairing", "x_mcnemar_exact_p", "x_compare_to_baseline", "x__compare_suite", "x__rate_change",
+        "x__flips", "x_regressions", "x_is_known_failure", "x_baseline_section", "x_judge_pairing",
+        "xǁSuiteComparisonǁrate",
+    ),
+    "controller": (
+        "x_mark_interrupted", "x_report_gate", "xǁControllerǁbuild", "xǁControllerǁnot_run",
+        "xǁControllerǁfinish", "xǁControllerǁ_plan", "xǁControllerǁpytest_runtest_logreport",
+    ),
+    "items": ("x_outcome_of", "x_worst_sample"),
+    "document": ("x_worst_status", "xǁSuiteGateǁ__post_init__", "xǁRunGateǁ__post_init__"),
+    "runner": ("xǁItemRunnerǁcheck_record",),
+}
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """A survivor that no test can kill: the edit does not change what the code does. Matched on
+    the function and the changed line (not mutmut's mutant number, which moves when the code
+    does), so an edit of the code re-opens the question."""
+
+    function: str
+    removed: str
+    added: str
+    reason: str
+
+
+EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent("metrics.x_evaluate_gate", 'result = GateResult("pass")', "result = GateResult(*)",
+               "the initial status is always replaced by worst_status(statuses) before the result is returned"),
+    Equivalent("metrics.x_evaluate_gate", "measured_any = False", "measured_any = None",
+               "only read as a truth value: None and False are both false"),
+)
+
+# What counts as detected: a failing test, or a mutant that hangs until the time limit.
+DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut's status
+    equivalent: dict[str, str] = field(default_factory=dict)  # mutant name -> reason
+    survivors: dict[str, str] = field(default_factory=dict)  # mutant name -> the changed lines
+
+    @property
+    def total(self) -> int:
+        return len(self.statuses)
+
+    @property
+    def detected(self) -> int:
+        return sum(status in DETECTED for status in self.statuses.values())
+
+    @property
+    def counted(self) -> int:
+        """The mutants that a test could kill: all of them but the equivalent ones."""
+        return self.total - len(self.equivalent)
+
+    @property
+    def kill_rate(self) -> float | None:
+        return self.detected / self.counted if self.counted else None
+
+
+def function_of(mutant: str) -> str:
+    """`pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_12` -> `metrics.x_evaluate_gate`."""
+    return re.sub(r"__mutmut_\d+$", "", mutant).removeprefix(f"{PACKAGE}.")
+
+
+def selected(mutant: str, modules: Iterable[str]) -> bool:
+    module, _, function = function_of(mutant).partition(".")
+    return module in modules and function in GATE_FUNCTIONS[module]
+
+
+def mutmut(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def changed_lines(mutant: str) -> tuple[str, str]:
+    """The line the mutant removed and the one it added (stripped), from `mutmut show`."""
+    diff = mutmut("show", mutant).stdout.splitlines()
+    removed = "\n".join(line[1:].strip() for line in diff if line.startswith("-") and not line.startswith("---"))
+    added = "\n".join(line[1:].strip() for line in diff if line.startswith("+") and not line.startswith("+++"))
+    return removed, added
+
+
+def equivalence(mutant: str, removed: str, added: str) -> str | None:
+    for known in EQUIVALENT:
+        if (
+            function_of(mutant) == known.function
+            and removed == known.removed
+            and fnmatch.fnmatchcase(added, known.added)
+        ):
+            return known.reason
+    return None
+
+
+def read_results(modules: Sequence[str]) -> dict[str, ModuleResult]:
+    from mutmut.stats import status_by_exit_code
+
+    results = {}
+    for module in modules:
+        meta = REPO / "mutants" / PACKAGE / f"{module}.py.meta"
+        if not meta.is_file():
+            raise SystemExit(f"mutation: no mutmut results for {module} ({meta}); run without --report-only")
+        exit_codes: Mapping[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        result = ModuleResult(module)
+        for mutant, code in sorted(exit_codes.items()):
+            if selected(mutant, [module]):
+                result.statuses[mutant] = status_by_exit_code[code]
+        for mutant, status in result.statuses.items():
+            if status in DETECTED:
+                continue
+            removed, added = changed_lines(mutant)
+            reason = equivalence(mutant, removed, added)
+            if reason is not None and status == "survived":
+                result.equivalent[mutant] = reason
+            else:
+                result.survivors[mutant] = f"{status}: - {removed} / + {added}"
+        results[module] = result
+    return results
+
+
+def run_mutmut(modules: Sequence[str], max_children: int) -> None:
+    patterns = [f"{PACKAGE}.{module}.{function}__mutmut_*" for module in modules for function in GATE_FUNCTIONS[module]]
+    print(f"mutation: mutmut run on {len(patterns)} functions of {', '.join(modules)} (niced)", flush=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *patterns],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    if completed.returncode != 0:
+        print(completed.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(2)
+
+
+def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for module, result in results.items():
+        rate = result.kill_rate
+        rows.append([
+            f"{module}.py", len(GATE_FUNCTIONS[module]), result.total, result.detected, len(result.survivors),
+            len(result.equivalent), "-" if rate is None else f"{rate:.1%}",
+        ])
+    total = sum(r.total for r in results.values())
+    detected = sum(r.detected for r in results.values())
+    counted = sum(r.counted for r in results.values())
+    rows.append([
+        "all", sum(len(GATE_FUNCTIONS[m]) for m in results), total, detected,
+        sum(len(r.survivors) for r in results.values()), sum(len(r.equivalent) for r in results.values()),
+        f"{detected / counted:.1%}" if counted else "-",
+    ])
+    return rows
+
+
+COLUMNS = ["module", "functions", "mutants", "killed", "survived", "equivalent", "kill rate"]
+
+
+def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "## Mutation testing of the gate",
+        "",
+        f"{facts['date']}; mutmut {facts['mutmut']} at {facts['commit']}; `python benchmarks/mutation.py`. "
+        "Kill rate = killed (a fast test failed, or the mutant hung) / (mutants - equivalent).",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in table_rows(results)]
+    survivors = [(name, what) for r in results.values() for name, what in r.survivors.items()]
+    equivalent = [(name, why) for r in results.values() for name, why in r.equivalent.items()]
+    lines.append("")
+    lines.append(
+        "- Functions: the gate and rate computations (metrics), the suites' and the run's gate (results), "
+        "the baseline comparison and its gate (baseline), interrupted marking, the baseline merge and the gate "
+        "tests (controller), item outcomes (items), the severity order and `passed` following `status` "
+        "(document), the pass/xfail/fail policy (runner). Tests: the fast files of [tool.mutmut] in pyproject.toml."
+    )
+    if equivalent:
+        lines.append("- Equivalent (no test can kill them): " + "; ".join(f"`{n}`: {why}" for n, why in equivalent))
+    if survivors:
+        lines.append("- Survivors: " + "; ".join(f"`{name}` ({what})" for name, what in survivors))
+    else:
+        lines.append("- No survivor besides the equivalent mutants.")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--module", action="append", choices=sorted(GATE_FUNCTIONS),
+                        help="only this module (repeatable; default: all of them)")
+    parser.add_argument("--report-only", action="store_true", help="report mutmut's last results, run nothing")
+    parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help="parallel mutant runs (default: half the cores)")
+    parser.add_argument("--min-kill-rate", type=float, default=0.9)
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--results-md", type=Path, default=DEFAULT_RESULTS_MD)
+    args = parser.parse_args(argv)
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        print('mutation: mutmut is not installed; pip install -e ".[mutation]"', file=sys.stderr)
+        return 2
+    modules = args.module or list(GATE_FUNCTIONS)
+    os.nice(10)  # the machine is shared: the mutants run at low priority, and so do their tests
+    if not args.report_only:
+        run_mutmut(modules, args.max_children)
+    results = read_results(modules)
+    git = git_commit()
+    facts = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mutmut": version("mutmut"),
+        "commit": (git.get("commit") or "unknown")[:10] + (" + local changes" if git.get("dirty") else ""),
+    }
+    rows = table_rows(results)
+    width = [max(len(str(row[i])) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    for row in [COLUMNS, *rows]:
+        print("  ".join(str(cell).ljust(width[i]) for i, cell in enumerate(row)))
+    for result in results.values():
+        for name, what in result.survivors.items():
+            print(f"survived: {name}: {what}")
+    if not args.module:  # a partial run does not replace the table of the whole
+        payload = {
+            "name": "mutation", **facts, "modules": {
+                m: {"statuses": r.statuses, "equivalent": r.equivalent, "survivors": r.survivors}
+                for m, r in results.items()
+            },
+            "results_md": results_md(results, facts),
+        }
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        out = args.results_dir / "mutation.json"
+        out.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        update_results_md(args.results_dir, args.results_md)
+        print(f"mutation: wrote {out} and {args.results_md}")
+    low = [r.module for r in results.values() if r.kill_rate is not None and r.kill_rate < args.min_kill_rate]
+    if low:
+        print(f"mutation: kill rate below {args.min_kill_rate:.0%} in {', '.join(low)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
