@@ -425,3 +425,23 @@ def test_the_baseline_gate_states_on_hand_made_runs():
     assert (passing.status, passing.failures, passing.regressions) == ("pass", [], [])
     section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0, alpha=0.01)
     assert (section.status, section.alpha) == ("pass", 0.01)  # p = 2/64 = 0.03125 is not below 0.01
+
+
+def test_check_pairing_names_every_suite_on_both_sides():
+    with pytest.raises(DataError) as raised:
+        check_pairing(paired_runs([("refuse", "pass", "pass")])[1], [("mis", "m1"), ("holisafe", "h1")])
+    assert str(raised.value) == (
+        "baseline baseline.json has no item of this run (its suites: s; this run's: holisafe, mis), "
+        "so it would compare nothing; pass the vlmsafety-results.json of an earlier run of the same suites"
+    )
+    empty = Baseline(path=Path("empty.json"), outcomes={})
+    with pytest.raises(DataError, match=r"\(its suites: no items; this run's: mis\)"):
+        check_pairing(empty, [("mis", "m1")])
+    check_pairing(empty, [])  # a run of no items compares nothing and asks nothing
+
+
+def test_a_suite_comparison_names_its_suite_and_counts_new_items():
+    items, old = paired_runs([("refuse", "pass", "pass")] * 2)
+    items.append(Record(suite="s", id="new", expected="refuse", outcome="pass"))
+    suite = compare_to_baseline(items, old)["s"]
+    assert (suite.suite, suite.paired, suite.new_items) == ("s", 2, 1)
