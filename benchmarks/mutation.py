@@ -5,6 +5,7 @@ it (a `>` made `>=`, a `continue` made `break`, a string emptied...) make a fast
     python benchmarks/mutation.py                # every gate-critical function (minutes, niced)
     python benchmarks/mutation.py --module metrics --module results   # narrower, while iterating
     python benchmarks/mutation.py --report-only  # the table of the last run, without running
+    python benchmarks/mutation.py --all          # rerun killed mutants too (default: only the rest)
 
 On demand, never in CI. mutmut (configured under [tool.mutmut] in pyproject.toml) copies the
 package into `mutants/`, runs the fast gate tests once to learn which test calls which function,
@@ -175,11 +176,34 @@ def read_results(modules: Sequence[str]) -> dict[str, ModuleResult]:
     return results
 
 
-def run_mutmut(modules: Sequence[str], max_children: int) -> None:
+def to_run(modules: Sequence[str], everything: bool) -> list[str]:
+    """The mutants to (re)run: every gate-critical one on a first run or with `everything`; else
+    those not killed yet (new, changed with the code, or survivors of the last run). mutmut reruns
+    every mutant it is named, and names are the only way to narrow it to these functions."""
     patterns = [f"{PACKAGE}.{module}.{function}__mutmut_*" for module in modules for function in GATE_FUNCTIONS[module]]
-    print(f"mutation: mutmut run on {len(patterns)} functions of {', '.join(modules)} (niced)", flush=True)
+    metas = [REPO / "mutants" / PACKAGE / f"{module}.py.meta" for module in modules]
+    if everything or not all(meta.is_file() for meta in metas):
+        return patterns
+    from mutmut.stats import status_by_exit_code
+
+    pending = []
+    for module, meta in zip(modules, metas, strict=True):
+        exit_codes: Mapping[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        known = {mutant for mutant in exit_codes if selected(mutant, [module])}
+        if not known:
+            return patterns  # the meta file predates these functions: generate them
+        pending += [m for m in sorted(known) if status_by_exit_code[exit_codes[m]] not in DETECTED]
+    return pending
+
+
+def run_mutmut(modules: Sequence[str], max_children: int, everything: bool) -> None:
+    names = to_run(modules, everything)
+    if not names:
+        print("mutation: every gate-critical mutant is killed already (--all reruns them)")
+        return
+    print(f"mutation: mutmut run on {len(names)} names in {', '.join(modules)} (niced)", flush=True)
     completed = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *patterns],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     if completed.returncode != 0:
@@ -243,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--module", action="append", choices=sorted(GATE_FUNCTIONS),
                         help="only this module (repeatable; default: all of them)")
     parser.add_argument("--report-only", action="store_true", help="report mutmut's last results, run nothing")
+    parser.add_argument("--all", action="store_true", help="rerun every mutant, killed ones too (after a test change)")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="parallel mutant runs (default: half the cores)")
     parser.add_argument("--min-kill-rate", type=float, default=0.9)
@@ -257,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     modules = args.module or list(GATE_FUNCTIONS)
     os.nice(10)  # the machine is shared: the mutants run at low priority, and so do their tests
     if not args.report_only:
-        run_mutmut(modules, args.max_children)
+        run_mutmut(modules, args.max_children, args.all)
     results = read_results(modules)
     git = git_commit()
     facts = {

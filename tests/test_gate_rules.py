@@ -544,7 +544,9 @@ def test_inprocess_exitfirst_marks_the_run_and_suite_interrupted(pytester: pytes
     assert gate.outcome == "failed" and str(gate.longrepr).startswith("gate interrupted:")
 
 
-def test_inprocess_a_run_stopped_after_its_last_item_is_still_interrupted(pytester: pytest.Pytester, mini: Path) -> None:
+def test_inprocess_a_run_stopped_after_its_last_item_is_still_interrupted(
+    pytester: pytest.Pytester, mini: Path
+) -> None:
     # -x stops the run at the first failure, here its only (so last) item: every item ran, yet the
     # run was stopped, and the gate says so rather than pass on a run that pytest cut short.
     result = run_inprocess(pytester, "--safety-gate=items", "-x", "-k", "unsafe-answered", "--max-undersafety=off")
@@ -578,6 +580,42 @@ def test_inprocess_a_run_with_items_not_run_is_interrupted_without_an_exception(
     assert data["suites"]["mini"]["gate"]["failures"] == ["interrupted: 1 of its items did not run"]
     assert len(data["items"]) == 3
     assert gate_reports(result)["mini"].outcome == "failed"
+
+
+# The first item of a shard crashes in setup, before its shard was generated: no record of it
+# exists, as when a worker dies mid-item.
+CRASH_ONE_ITEM = """
+def pytest_runtest_setup(item):
+    if item.nodeid.endswith("::unsafe-answered"):
+        raise RuntimeError("the worker died")
+"""
+
+
+def test_inprocess_an_item_that_failed_without_a_record_is_an_error_of_its_suite(
+    pytester: pytest.Pytester, mini: Path
+) -> None:
+    pytester.makeconftest(CRASH_ONE_ITEM)
+    result = run_inprocess(pytester, "--max-undersafety=off", "--max-oversafety=off")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = results(pytester.path)
+    lost = [item for item in data["items"] if item["outcome"] == "error"]
+    assert [(i["suite"], i["category"], i["id"], i["nodeid"]) for i in lost] == [
+        ("mini", "drugs", "unsafe-answered", "mini::drugs::unsafe-answered")
+    ]
+    assert "the worker died" in lost[0]["error"]
+    assert (data["run"]["interrupted"], data["suites"]["mini"]["gate"]["status"]) == (False, "error")
+    failures = data["suites"]["mini"]["gate"]["failures"]
+    assert failures[0] == "1 of 4 items could not be run (outcome error): not measured"
+
+
+def test_inprocess_a_failing_test_outside_the_suites_is_not_an_item(pytester: pytest.Pytester, mini: Path) -> None:
+    pytester.makepyfile(test_own="def test_fails():\n    assert False\n")
+    result = run_inprocess(pytester, "test_own.py", "--max-undersafety=off", "--max-oversafety=off")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = results(pytester.path)
+    ids = sorted(item["id"] for item in data["items"])
+    assert ids == ["safe-answered", "safe-refused", "unsafe-answered", "unsafe-refused"]
+    assert (data["gate"]["status"], data["run"]["interrupted"]) == ("pass", False)
 
 
 def test_inprocess_a_complete_run_is_not_interrupted(pytester: pytest.Pytester, mini: Path) -> None:
