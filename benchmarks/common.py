@@ -248,6 +248,7 @@ timed tests.
     python benchmarks/overhead.py                           # 10,000 replayed items vs bare pytest
     python benchmarks/rerun.py                              # sample suite, then the same run cached
     python benchmarks/refusal_judge_eval.py                 # refusal judge vs labelled responses
+    python benchmarks/mutation.py                           # mutation testing of the gate (mutmut)
 """
 
 
