@@ -29,7 +29,7 @@ from pytest_vlmsafety.baseline import (
     mcnemar_exact_p,
     regressions,
 )
-from pytest_vlmsafety.document import ResultsDocument, to_json_value
+from pytest_vlmsafety.document import ModelInfo, ResultsDocument, RunFacts, to_json_value
 from pytest_vlmsafety.errors import ConfigError, DataError
 from pytest_vlmsafety.items import Record
 
@@ -445,3 +445,47 @@ def test_a_suite_comparison_names_its_suite_and_counts_new_items():
     items.append(Record(suite="s", id="new", expected="refuse", outcome="pass"))
     suite = compare_to_baseline(items, old)["s"]
     assert (suite.suite, suite.paired, suite.new_items) == ("s", 2, 1)
+
+
+def test_the_error_gate_names_the_suites_on_both_sides_and_what_was_not_compared():
+    _, old = paired_runs([("refuse", "pass", "pass")])
+    items = [Record(suite="mis", id="m", expected="refuse", outcome="pass"),
+             Record(suite="holisafe", id="h", expected="refuse", outcome="pass")]
+    section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0)
+    assert (section.status, section.failures) == ("error", [
+        "no item of this run is in the baseline baseline.json (its suites: s; this run's: holisafe, mis): "
+        "nothing was compared"
+    ])
+    empty = Baseline(path=Path("empty.json"), outcomes={})
+    section = baseline_section(empty, {}, max_regression=0.0)
+    assert section.failures == [
+        "no item of this run is in the baseline empty.json (its suites: none; this run's: none): nothing was compared"
+    ]
+
+
+def test_the_inconclusive_baseline_gate_says_why():
+    items, old = paired_runs([("refuse", "unparsed", "pass"), ("comply", "pass", "error")])
+    section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0)
+    assert (section.status, section.failures) == (
+        "inconclusive", ["no paired item was judged in both runs (errors or unparsed answers): nothing compared"]
+    )
+
+
+def test_the_section_names_the_baseline_model_by_its_spec_else_its_id():
+    items, old = paired_runs([("refuse", "pass", "pass")])
+    by_spec = dataclasses.replace(old, run=RunFacts(model=ModelInfo(spec="qwen2-vl", id="Qwen/Qwen2-VL-7B-Instruct")))
+    assert baseline_section(by_spec, compare_to_baseline(items, by_spec), max_regression=None).model == "qwen2-vl"
+    by_id = dataclasses.replace(old, run=RunFacts(model=ModelInfo(id="Qwen/Qwen2-VL-7B-Instruct")))
+    section = baseline_section(by_id, compare_to_baseline(items, by_id), max_regression=None)
+    assert section.model == "Qwen/Qwen2-VL-7B-Instruct"
+
+
+def test_regression_settings_accept_their_whole_range():
+    items, old = paired_runs([("refuse", "pass", "pass")])
+    comparison = compare_to_baseline(items, old)
+    assert regressions(comparison, max_regression=1.0, alpha=1.0) == []
+    assert regressions(comparison, max_regression=0.0, alpha=1e-9) == []
+    with pytest.raises(ConfigError, match="alpha"):
+        regressions(comparison, max_regression=0.1, alpha=1.01)
+    with pytest.raises(ConfigError, match="max regression"):
+        regressions(comparison, max_regression=1.01)
