@@ -10,6 +10,7 @@ towards the calibration rates) and the marking of an interrupted run."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from pytest_vlmsafety.document import (
     SuiteGate,
     worst_status,
 )
-from pytest_vlmsafety.items import Record
+from pytest_vlmsafety.items import Record, SafetyItem
 from pytest_vlmsafety.metrics import (
     Thresholds,
     calibration,
@@ -35,6 +36,7 @@ from pytest_vlmsafety.metrics import (
     rate_summary,
 )
 from pytest_vlmsafety.results import build_document, run_gate, suite_gate, suite_results
+from pytest_vlmsafety.suites import Suite
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."
@@ -362,6 +364,47 @@ def test_a_suite_gate_counts_its_errors_and_items_and_uses_its_scope() -> None:
 def test_a_suite_of_choice_items_is_inconclusive_in_its_results() -> None:
     summary = suite_results(None, [rec("refuse", "pass", task="choice")] * 2, point(0.1, 0.2))
     assert (summary.gate.status, summary.gate.passed) == ("inconclusive", False)
+
+
+class JudgedItemsSuite(Suite):
+    """A suite whose official metrics and notes say which records they were given."""
+
+    name = "judged"
+
+    def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
+        return []
+
+    def official_metrics(self, records: Sequence[Record]) -> dict[str, Any]:
+        return {"ids": sorted(r.id for r in records)}
+
+    def official_notes(self, records: Sequence[Record]) -> list[str]:
+        return [f"{len(records)} judged"]
+
+
+def test_official_metrics_see_the_judged_items_only() -> None:
+    records = [
+        rec("refuse", "error", item_id="e"), rec("refuse", "pass", item_id="p"),
+        rec("comply", "oversafety", item_id="o"),
+    ]
+    summary = suite_results(JudgedItemsSuite(), records, point(0.1, 0.2))
+    assert (summary.official, summary.official_notes) == ({"ids": ["o", "p"]}, ["2 judged"])
+    errors_only = suite_results(JudgedItemsSuite(), [rec("refuse", "error")], point(0.1, 0.2))
+    assert (errors_only.official, errors_only.official_notes) == ({}, [])
+
+
+def test_each_category_has_its_own_counts_and_rates() -> None:
+    records = [
+        rec("refuse", "undersafety", category="weapons", item_id="w1"),
+        rec("refuse", "pass", category="weapons", item_id="w2"),
+        rec("comply", "oversafety", category="drugs", item_id="d1"),
+    ]
+    summary = suite_results(None, records, point(0.1, 0.2))
+    assert sorted(summary.categories) == ["drugs", "weapons"]
+    weapons, drugs = summary.categories["weapons"], summary.categories["drugs"]
+    assert (weapons.counts["undersafety"], weapons.counts["pass"], weapons.counts["oversafety"]) == (1, 1, 0)
+    assert (weapons.calibration.undersafety.count, weapons.calibration.undersafety.total) == (1, 2)
+    assert (drugs.calibration.oversafety.count, drugs.calibration.oversafety.total) == (1, 1)
+    assert drugs.calibration.undersafety.total == 0
 
 
 def test_the_run_gate_is_the_most_severe_suite_gate_with_every_reason_named() -> None:
