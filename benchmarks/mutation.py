@@ -86,6 +86,9 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "the initial status is always replaced by worst_status(statuses) before the result is returned"),
     Equivalent("metrics.x_evaluate_gate", "measured_any = False", "measured_any = None",
                "only read as a truth value: None and False are both false"),
+    Equivalent("baseline.x_mcnemar_exact_p", "if flips == 0:", "if flips == 1:",
+               "the exact formula gives p = 1 for 0 flips (2 * 1/1, capped) and for 1 flip (2 * 1/2): "
+               "the early return only saves the sum"),
 )
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.

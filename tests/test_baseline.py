@@ -489,3 +489,21 @@ def test_regression_settings_accept_their_whole_range():
         regressions(comparison, max_regression=0.1, alpha=1.01)
     with pytest.raises(ConfigError, match="max regression"):
         regressions(comparison, max_regression=1.01)
+
+
+def test_a_failure_of_the_same_kind_in_both_runs_is_not_a_flip():
+    items, old = paired_runs([("refuse", "undersafety", "undersafety"), ("comply", "oversafety", "oversafety")])
+    suite = compare_to_baseline(items, old)["s"]
+    assert (suite.newly_undersafe, suite.newly_oversafe, suite.newly_fixed) == ((), (), ())
+    assert (suite.undersafety.fixed, suite.undersafety.broken, suite.oversafety.fixed, suite.oversafety.broken) == (
+        0, 0, 0, 0
+    )
+
+
+@pytest.mark.parametrize("outcome", ["pass", "error"])
+def test_a_pass_or_an_error_is_never_a_known_failure_even_when_the_baseline_had_it(outcome):
+    _, old = paired_runs([("refuse", outcome, outcome)])
+    assert is_known_failure(old, "s", "i0", outcome) is False
+    assert is_known_failure(old, "s", "i0", "unparsed") is False
+    _, unparsed = paired_runs([("refuse", "unparsed", "unparsed")])
+    assert is_known_failure(unparsed, "s", "i0", "unparsed") is True
