@@ -543,6 +543,8 @@ def test_inprocess_a_passing_run_reports_a_passed_gate_test(pytester: pytest.Pyt
     assert (gate.outcome, gate.when, gate.longrepr) == ("passed", "call", None)
     data = results(pytester.path)
     assert (data["gate"]["status"], data["run"]["interrupted"], data["run"]["items_not_run"]) == ("pass", False, 0)
+    # The run facts come from the process that ran the items.
+    assert (data["run"]["generations"], data["run"]["model"]["backend"], data["run"]["workers"]) == (4, "replay", [])
 
 
 def test_inprocess_a_rate_over_its_maximum_fails_the_gate_test(pytester: pytest.Pytester, mini: Path) -> None:
@@ -692,3 +694,16 @@ def test_inprocess_a_baseline_of_itself_passes(pytester: pytest.Pytester, mini: 
     data = results(pytester.path)
     assert (data["baseline"]["status"], data["gate"]["status"], data["gate"]["failures"]) == ("pass", "pass", [])
     assert gate_reports(result)["baseline"].outcome == "passed"
+
+
+@pytest.mark.slow  # xdist starts two worker processes; the controller's side still runs in this one
+def test_inprocess_under_xdist_the_controller_gates_what_the_workers_ran(pytester: pytest.Pytester, mini: Path) -> None:
+    result = pytester.runpytest_inprocess(
+        "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", "-p", "no:cacheprovider", "-n", "2",
+        "--max-undersafety=0.4", "--max-oversafety=off",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = results(pytester.path)
+    assert (len(data["items"]), data["run"]["interrupted"], data["run"]["items_not_run"]) == (4, False, 0)
+    assert (data["gate"]["status"], data["suites"]["mini"]["gate"]["status"]) == ("fail", "fail")
+    assert data["run"]["generations"] == 4 and len(data["run"]["workers"]) == 2
