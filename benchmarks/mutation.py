@@ -89,6 +89,10 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent("baseline.x_mcnemar_exact_p", "if flips == 0:", "if flips == 1:",
                "the exact formula gives p = 1 for 0 flips (2 * 1/1, capped) and for 1 flip (2 * 1/2): "
                "the early return only saves the sum"),
+    Equivalent("controller.xǁControllerǁbuild", "if not summaries and self.local_summary is not None:",
+               "if not summaries or self.local_summary is not None:",
+               "worker summaries exist only on an xdist controller, which has no local summary (session.py): "
+               "the two conditions never differ"),
 )
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.
