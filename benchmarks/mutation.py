@@ -211,10 +211,12 @@ def run_mutmut(modules: Sequence[str], max_children: int, everything: bool) -> N
     print(f"mutation: mutmut run on {len(names)} names in {', '.join(modules)} (niced)", flush=True)
     completed = subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    if completed.returncode != 0:
-        print(completed.stderr[-4000:], file=sys.stderr)
+    # mutmut redraws a progress line with carriage returns; a failure is told in the last lines.
+    lines = [line for line in completed.stdout.replace("\r", "\n").splitlines() if line.strip()]
+    if completed.returncode != 0 or any("failed to collect stats" in line.lower() for line in lines[-50:]):
+        print("\n".join(lines[-60:]), file=sys.stderr)
         raise SystemExit(2)
 
 

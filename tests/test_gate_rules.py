@@ -10,6 +10,7 @@ towards the calibration rates) and the marking of an interrupted run."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -729,6 +730,9 @@ def test_inprocess_a_regression_against_the_baseline_fails_the_baseline_gate(
 
 
 @pytest.mark.slow  # xdist starts two worker processes; the controller's side still runs in this one
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in os.environ, reason="xdist workers cannot load mutmut's mutants outside its folder"
+)
 def test_inprocess_under_xdist_the_controller_gates_what_the_workers_ran(pytester: pytest.Pytester, mini: Path) -> None:
     result = pytester.runpytest_inprocess(
         "--vlm=replay:responses.jsonl", "--safety-suite=mini.jsonl", "-p", "no:cacheprovider", "-n", "2",
