@@ -97,6 +97,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.
 DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
+NOT_RUN = "not checked"
 
 
 @dataclass
@@ -115,9 +116,14 @@ class ModuleResult:
         return sum(status in DETECTED for status in self.statuses.values())
 
     @property
+    def not_run(self) -> int:
+        """Mutants mutmut has not tested yet (a run stopped early): left out of the rate, shown apart."""
+        return sum(status == NOT_RUN for status in self.statuses.values())
+
+    @property
     def counted(self) -> int:
-        """The mutants that a test could kill: all of them but the equivalent ones."""
-        return self.total - len(self.equivalent)
+        """The mutants that a test could kill and that were tested: all but the equivalent ones."""
+        return self.total - len(self.equivalent) - self.not_run
 
     @property
     def kill_rate(self) -> float | None:
@@ -171,7 +177,7 @@ def read_results(modules: Sequence[str]) -> dict[str, ModuleResult]:
             if selected(mutant, [module]):
                 result.statuses[mutant] = status_by_exit_code[code]
         for mutant, status in result.statuses.items():
-            if status in DETECTED:
+            if status in DETECTED or status == NOT_RUN:
                 continue
             removed, added = changed_lines(mutant)
             reason = equivalence(mutant, removed, added)
@@ -226,7 +232,7 @@ def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
         rate = result.kill_rate
         rows.append([
             f"{module}.py", len(GATE_FUNCTIONS[module]), result.total, result.detected, len(result.survivors),
-            len(result.equivalent), "-" if rate is None else f"{rate:.1%}",
+            len(result.equivalent), result.not_run, "-" if rate is None else f"{rate:.1%}",
         ])
     total = sum(r.total for r in results.values())
     detected = sum(r.detected for r in results.values())
@@ -234,12 +240,12 @@ def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
     rows.append([
         "all", sum(len(GATE_FUNCTIONS[m]) for m in results), total, detected,
         sum(len(r.survivors) for r in results.values()), sum(len(r.equivalent) for r in results.values()),
-        f"{detected / counted:.1%}" if counted else "-",
+        sum(r.not_run for r in results.values()), f"{detected / counted:.1%}" if counted else "-",
     ])
     return rows
 
 
-COLUMNS = ["module", "functions", "mutants", "killed", "survived", "equivalent", "kill rate"]
+COLUMNS = ["module", "functions", "mutants", "killed", "survived", "equivalent", "not run", "kill rate"]
 
 
 def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) -> list[str]:
@@ -247,7 +253,7 @@ def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) ->
         "## Mutation testing of the gate",
         "",
         f"{facts['date']}; mutmut {facts['mutmut']} at {facts['commit']}; `python benchmarks/mutation.py`. "
-        "Kill rate = killed (a fast test failed, or the mutant hung) / (mutants - equivalent).",
+        "Kill rate = killed (a fast test failed, or the mutant hung) / (mutants - equivalent - not run).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

@@ -224,7 +224,9 @@ def test_mutation_kill_rate_sets_equivalent_mutants_apart_and_names_survivors() 
     )
     assert (result.total, result.detected, result.counted, result.kill_rate) == (5, 3, 4, 0.75)
     rows = mutation.table_rows({"metrics": result})
-    assert rows[0][2:] == [5, 3, 1, 1, "75.0%"] and rows[-1][0] == "all"
+    assert rows[0][2:] == [5, 3, 1, 1, 0, "75.0%"] and rows[-1][0] == "all"
+    result.statuses[name(6)] = "not checked"  # a stopped run: left out of the rate, counted apart
+    assert (result.total, result.not_run, result.kill_rate) == (6, 1, 0.75)
     lines = mutation.results_md({"metrics": result}, {"date": "d", "mutmut": "3.8.1", "commit": "c"})
     assert lines[0] == "## Mutation testing of the gate"
     assert any("rate >= limit" in line for line in lines)
