@@ -47,6 +47,7 @@ def only_result(folder: Path, prefix: str) -> dict[str, Any]:
 # -- the scripts, end to end -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a model job
 def test_throughput_tiny_forces_exact_lengths_and_writes_results(vlm_env: Path, tmp_path: Path) -> None:
     throughput = load_script("throughput")
     code = throughput.main(["--model", "tiny", "--items", "4", "--max-new-tokens", "4", "--batch-sizes", "1", "4",
@@ -69,6 +70,7 @@ def test_throughput_tiny_forces_exact_lengths_and_writes_results(vlm_env: Path, 
     assert "### Throughput: tiny" in markdown and "| per-item loop | 1 | 4 |" in markdown
 
 
+@pytest.mark.slow  # pytest subprocesses
 def test_overhead_runs_both_variants_against_bare_pytest(tmp_path: Path) -> None:
     overhead = load_script("overhead")
     assert overhead.main(["--items", "20", "--repeats", "1", "--no-warm-up", *output_args(tmp_path)]) == 0
@@ -79,6 +81,7 @@ def test_overhead_runs_both_variants_against_bare_pytest(tmp_path: Path) -> None
     assert all(t["status"] in ("met", "not met") for t in result["targets"])
 
 
+@pytest.mark.slow  # pytest subprocesses
 def test_rerun_serves_the_second_run_from_the_cache(vlm_env: Path, tmp_path: Path) -> None:
     rerun = load_script("rerun")
     assert rerun.main(["--sample", "4", "--max-new-tokens", "4", "--threads", "1", *output_args(tmp_path)]) == 0

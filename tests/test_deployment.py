@@ -227,6 +227,7 @@ def sampled_requests(sampling: Sampling | None, sample_index: int = 0) -> list[G
     ]
 
 
+@pytest.mark.slow  # a long model job
 def test_hf_seeded_sampling_does_not_depend_on_the_batch(tiny_model: Path) -> None:
     backend = HuggingFaceBackend(str(tiny_model), spec="tiny-random")
     batch8 = [g.text for g in backend.generate(sampled_requests(SEEDED), batch_size=8)]

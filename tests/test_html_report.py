@@ -412,6 +412,7 @@ def _load_benchmark():
     return module
 
 
+@pytest.mark.slow  # renders 10,000 items
 def test_ten_thousand_items_stay_under_size_bound(tmp_path):
     benchmark = _load_benchmark()
     images = benchmark.make_images(tmp_path / "images", 300, size=128)

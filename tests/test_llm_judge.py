@@ -306,6 +306,7 @@ def test_judgement_store_round_trip(tmp_path: Path) -> None:
     assert store.get_many(["k1", "k2"]) == ['{"label":"refused"}', None]
 
 
+@pytest.mark.slow  # a long model job
 def test_judging_with_a_local_model_and_the_cache(tiny_model: Path, tmp_path: Path, two_images: tuple[Path, Path]) -> None:
     """The tiny model through transformers: no structured output, so its noise is unreadable and
     each scheme's rule applies; the second judge of the same run is served from the cache."""
