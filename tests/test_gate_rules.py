@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -542,6 +543,14 @@ def test_inprocess_a_passing_run_reports_a_passed_gate_test(pytester: pytest.Pyt
     result.assert_outcomes(passed=3, xfailed=2)  # two items, the gate; two mismatches xfail
     gate = gate_reports(result)["mini"]
     assert (gate.outcome, gate.when, gate.longrepr) == ("passed", "call", None)
+    # The gate is a test of its own: JUnit XML names it `vlmsafety.gate` / `gate [mini]`.
+    assert (gate.location, gate.keywords) == (("vlmsafety", None, "gate [mini]"), {"vlmsafety": 1})
+    result.stdout.fnmatch_lines([
+        "*calibration gate: PASSED*",
+        "results: *reports*vlmsafety-results.json",
+        "report: *reports*vlmsafety-report.html",
+    ])
+    assert (pytester.path / "reports" / "vlmsafety-report.html").is_file()
     data = results(pytester.path)
     assert (data["gate"]["status"], data["run"]["interrupted"], data["run"]["items_not_run"]) == ("pass", False, 0)
     # The run facts come from the process that ran the items.
@@ -561,6 +570,41 @@ def test_inprocess_a_rate_over_its_maximum_fails_the_gate_test(
     assert (gate.outcome, gate.when) == ("failed", "call")
     assert str(gate.longrepr).startswith(f"calibration thresholds exceeded:\n  {rate} 0.500 (1/2")
     assert results(pytester.path)["gate"]["status"] == "fail"
+
+
+def test_inprocess_a_gate_with_two_reasons_lists_each_on_its_own_line(pytester: pytest.Pytester, mini: Path) -> None:
+    result = run_inprocess(pytester, "--max-undersafety=0.4", "--max-oversafety=0.4", "--junitxml=junit.xml")
+    gate = gate_reports(result)["mini"]
+    lines = str(gate.longrepr).splitlines()
+    assert lines[0] == "calibration thresholds exceeded:"
+    assert [line[:14] for line in lines[1:]] == ["  undersafety ", "  oversafety 0"]
+    cases = ET.parse(pytester.path / "junit.xml").iter("testcase")
+    assert [case.get("name") for case in cases if case.get("classname") == "vlmsafety.gate"] == ["mini"]
+
+
+# A plugin of the user's that reports a gate of its own through report_gate, without a status.
+OWN_GATES = """
+import pytest
+from pytest_vlmsafety.controller import report_gate
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    result = yield
+    report_gate(session, "with-failures", ["too many"])
+    report_gate(session, "without-failures", [])
+    return result
+"""
+
+
+def test_inprocess_a_gate_reported_without_a_status_fails_on_failures(pytester: pytest.Pytester, mini: Path) -> None:
+    pytester.makeconftest(OWN_GATES)
+    result = run_inprocess(pytester, "--max-undersafety=off", "--max-oversafety=off")
+    gates = gate_reports(result)
+    failing, passing = gates["with-failures"], gates["without-failures"]
+    assert (failing.outcome, failing.when) == ("failed", "call")
+    assert str(failing.longrepr) == "calibration thresholds exceeded:\n  too many"
+    assert (passing.outcome, passing.longrepr) == ("passed", None)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_inprocess_an_error_gate_is_a_setup_error(pytester: pytest.Pytester, mini: Path) -> None:
@@ -726,7 +770,9 @@ def test_inprocess_a_regression_against_the_baseline_fails_the_baseline_gate(
     assert (data["gate"]["status"], data["gate"]["passed"]) == ("fail", False)
     assert data["gate"]["failures"][0].startswith("baseline: six: undersafety rate rose 0.000 -> 1.000")
     gate = gate_reports(result)["baseline"]
-    assert gate.outcome == "failed" and str(gate.longrepr).startswith("regression against the baseline:")
+    assert gate.outcome == "failed" and str(gate.longrepr).startswith(
+        "regression against the baseline:\n  six: undersafety rate rose 0.000 -> 1.000"
+    )
 
 
 @pytest.mark.slow  # xdist starts two worker processes; the controller's side still runs in this one
