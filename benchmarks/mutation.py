@@ -93,6 +93,16 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "if not summaries or self.local_summary is not None:",
                "worker summaries exist only on an xdist controller, which has no local summary (session.py): "
                "the two conditions never differ"),
+    Equivalent("results.x_suite_results", 'calibration=parse_as(Calibration, calib, "calibration"),',
+               "calibration=parse_as(Calibration, calib, *),",
+               "the label only names the field in a parse error, and calibration() always returns a valid one"),
+    Equivalent("results.x_suite_results",
+               'counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), "calibration")',
+               "counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), *)",
+               "the label only names the field in a parse error, and calibration() always returns a valid one"),
+    Equivalent("results.x_run_gate", 'return RunGate(passed=status == "pass", status=status, failures=failures)',
+               "return RunGate(status=status, failures=failures)",
+               "RunGate.__post_init__ sets passed from status whatever it was given"),
 )
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.
