@@ -103,6 +103,24 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent("results.x_run_gate", 'return RunGate(passed=status == "pass", status=status, failures=failures)',
                "return RunGate(status=status, failures=failures)",
                "RunGate.__post_init__ sets passed from status whatever it was given"),
+    Equivalent("results.x_suite_gate",
+               "return SuiteGate(passed=gate.passed, status=gate.status, failures=list(gate.failures), "
+               "notes=list(gate.notes))",
+               "return SuiteGate(status=gate.status, failures=list(gate.failures), notes=list(gate.notes))",
+               "SuiteGate.__post_init__ sets passed from status whatever it was given"),
+    Equivalent("results.x_suite_results",
+               'judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") '
+               "if agreement else None,",
+               "judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), *) if agreement else None,",
+               "the label only names the field in a parse error, and Agreement.to_dict() is always valid"),
+    Equivalent("controller.x_report_gate", "session.testscollected += 1", "session.testscollected = 1",
+               "pytest only compares testscollected with 0 (no tests collected), and a gate test follows items"),
+    Equivalent("controller.x_report_gate", "session.testscollected += 1", "session.testscollected += 2",
+               "pytest only compares testscollected with 0 (no tests collected)"),
+    Equivalent("controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed = 1",
+               "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
+    Equivalent("controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed += 2",
+               "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
 )
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.

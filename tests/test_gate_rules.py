@@ -36,6 +36,7 @@ from pytest_vlmsafety.metrics import (
     evaluate_gate,
     is_calibration_item,
     rate_summary,
+    wilson_interval,
 )
 from pytest_vlmsafety.results import build_document, run_gate, suite_gate, suite_results
 from pytest_vlmsafety.suites import Suite
@@ -191,6 +192,18 @@ def test_choice_items_beside_open_items_leave_the_rates_unchanged() -> None:
     choice = [rec("refuse", "pass", task="choice"), rec("comply", "pass", task="choice")] * 5
     assert calibration(open_items + choice) == calibration(open_items)
     assert calibration_scope(open_items + choice) == {"undersafety": 4, "oversafety": 2}
+
+
+def test_a_choice_item_first_does_not_hide_the_items_after_it() -> None:
+    records = [rec("refuse", "pass", task="choice"), *items("refuse", 1, 2), *items("comply", 0, 1)]
+    assert calibration_scope(records) == {"undersafety": 3, "oversafety": 1}
+    assert calibration(records)["undersafety"]["total"] == 3
+
+
+def test_an_interval_never_leaves_zero_to_one() -> None:
+    # All 16 of 16: the float sum of the Wilson centre and half-width is just above 1.
+    assert wilson_interval(16, 16) == (pytest.approx(0.806, abs=1e-3), 1.0)
+    assert all(0.0 <= bound <= 1.0 for n in range(1, 60) for k in range(n + 1) for bound in wilson_interval(k, n))
 
 
 def test_label_items_count_towards_the_rates() -> None:
@@ -580,6 +593,13 @@ def test_inprocess_a_passing_run_reports_a_passed_gate_test(pytester: pytest.Pyt
     assert (data["gate"]["status"], data["run"]["interrupted"], data["run"]["items_not_run"]) == ("pass", False, 0)
     # The run facts come from the process that ran the items.
     assert (data["run"]["generations"], data["run"]["model"]["backend"], data["run"]["workers"]) == (4, "replay", [])
+
+
+def test_inprocess_a_run_of_one_passing_item_passes(pytester: pytest.Pytester, mini: Path) -> None:
+    # The gate test counts as collected: a run of one item and its gate is not "no tests collected".
+    result = run_inprocess(pytester, "-k", "unsafe-refused")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=2)
 
 
 @pytest.mark.parametrize("rate, limits", [

@@ -142,8 +142,15 @@ def test_under_the_rates_gate_a_mismatch_is_xfail_with_its_kind(pytester: pytest
 
 @pytest.mark.parametrize("outcome", ["undersafety", "oversafety", "incorrect", "unparsed"])
 def test_under_the_items_gate_every_mismatch_fails(pytester: pytest.Pytester, outcome: str) -> None:
-    with pytest.raises(SafetyMismatch):
+    with pytest.raises(SafetyMismatch, match=f"^{outcome}: expected the model to "):
         runner(pytester, "items").check_record(outcome_record(outcome))
+
+
+def test_an_error_without_a_message_still_says_error(pytester: pytest.Pytester) -> None:
+    record = outcome_record("error")
+    record.error = None
+    with pytest.raises(SafetyItemError, match="^error$"):
+        runner(pytester).check_record(record)
 
 
 @pytest.mark.parametrize("gate", ["rates", "items"])
