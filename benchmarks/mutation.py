@@ -297,7 +297,16 @@ def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) ->
         "(document), the pass/xfail/fail policy (runner). Tests: the fast files of [tool.mutmut] in pyproject.toml."
     )
     if equivalent:
-        lines.append("- Equivalent (no test can kill them): " + "; ".join(f"`{n}`: {why}" for n, why in equivalent))
+        by_reason: dict[str, list[str]] = {}
+        for mutant, why in equivalent:
+            by_reason.setdefault(why, []).append(mutant.removeprefix(f"{PACKAGE}."))
+        lines.append("- Equivalent (no test can kill them): " + "; ".join(
+            f"{', '.join(f'`{m}`' for m in mutants)}: {why}" for why, mutants in by_reason.items()
+        ))
+    lines.append(
+        "- A mutant killed stays killed until its function changes (mutmut re-tests changed code); "
+        "`--all` re-tests every mutant against the current tests."
+    )
     if survivors:
         lines.append("- Survivors: " + "; ".join(f"`{name}` ({what})" for name, what in survivors))
     else:
