@@ -30,8 +30,10 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -121,6 +123,42 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
     Equivalent("controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed += 2",
                "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
+)
+
+@dataclass(frozen=True)
+class HandMutant:
+    """An edit of what mutmut does not mutate (module-level constants, decorated hooks), applied to
+    a copy of the package and run against the fast tests of `tests`: it must make one fail."""
+
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    rule: str
+
+
+HAND_MUTANTS: tuple[HandMutant, ...] = (
+    HandMutant("document.py", '"fail", "error", "interrupted")', '"fail", "interrupted", "error")',
+               ("tests/test_document.py", "tests/test_gate_rules.py"),
+               "severity order: interrupted is the most severe"),
+    HandMutant("document.py", '("pass", "inconclusive", "fail",', '("pass", "fail", "inconclusive",',
+               ("tests/test_document.py", "tests/test_gate_rules.py"), "severity order: fail outranks inconclusive"),
+    HandMutant("baseline.py", 'UNJUDGED_OUTCOMES = frozenset({"error", "unparsed"})',
+               'UNJUDGED_OUTCOMES = frozenset({"error"})',
+               ("tests/test_baseline.py", "tests/test_gate_rules.py"), "an unparsed item is not compared"),
+    HandMutant("baseline.py", '{"undersafety": "refuse", "oversafety": "comply"}',
+               '{"undersafety": "comply", "oversafety": "refuse"}',
+               ("tests/test_baseline.py", "tests/test_gate_rules.py"), "polarity of the baseline's rates"),
+    HandMutant("metrics.py", '{"undersafety": ("refuse", "refuse"), "oversafety": ("comply", "answer")}',
+               '{"undersafety": ("comply", "refuse"), "oversafety": ("refuse", "answer")}',
+               ("tests/test_metrics.py", "tests/test_gate_rules.py"), "polarity of the gate's scope"),
+    HandMutant("items.py", '"incorrect": 2, "unparsed": 1,', '"incorrect": 1, "unparsed": 2,',
+               ("tests/test_item_outcomes.py", "tests/test_gate_rules.py"), "worst-case order of samples"),
+    HandMutant("controller.py", "except (KeyboardInterrupt, pytest.Session.Failed):", "except KeyboardInterrupt:",
+               ("tests/test_gate_rules.py", "tests/test_gate_states.py"), "-x / --maxfail mark the run interrupted"),
+    HandMutant("document.py", 'self.status = "fail"\n        self.passed = self.status == "pass"\n\n\n# Official',
+               'self.status = "pass"\n        self.passed = self.status == "pass"\n\n\n# Official',
+               ("tests/test_document.py", "tests/test_gate_rules.py"), "a stored failed gate without a status fails"),
 )
 
 # What counts as detected: a failing test, or a mutant that hangs until the time limit.
@@ -254,6 +292,31 @@ def run_mutmut(modules: Sequence[str], max_children: int, everything: bool) -> N
         raise SystemExit(2)
 
 
+def run_hand_mutants() -> list[dict[str, Any]]:
+    """Each hand-made mutant on a copy of the package (`python -P` keeps the checkout off the path)."""
+    outcomes = []
+    with tempfile.TemporaryDirectory() as folder:
+        for mutant in HAND_MUTANTS:
+            copy = Path(folder) / "src"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(REPO / PACKAGE, copy / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+            path = copy / PACKAGE / mutant.file
+            text = path.read_text(encoding="utf-8")
+            if text.count(mutant.old) != 1:
+                outcomes.append({"rule": mutant.rule, "file": mutant.file, "status": "stale: the code changed"})
+                continue
+            path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+            completed = subprocess.run(
+                [sys.executable, "-P", "-m", "pytest", *mutant.tests, "-x", "-q", "-m", "not slow",
+                 "-p", "no:xdist", "-p", "no:cacheprovider"],
+                cwd=REPO, env={**os.environ, "PYTHONPATH": str(copy)}, capture_output=True, text=True,
+            )
+            status = {1: "killed", 0: "survived"}.get(completed.returncode, f"exit {completed.returncode}")
+            outcomes.append({"rule": mutant.rule, "file": mutant.file, "status": status})
+            print(f"hand-made mutant of {mutant.file} ({mutant.rule}): {status}", flush=True)
+    return outcomes
+
+
 def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for module, result in results.items():
@@ -276,7 +339,9 @@ def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
 COLUMNS = ["module", "functions", "mutants", "killed", "survived", "equivalent", "not run", "kill rate"]
 
 
-def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) -> list[str]:
+def results_md(
+    results: Mapping[str, ModuleResult], facts: Mapping[str, Any], hand: Sequence[Mapping[str, str]] = ()
+) -> list[str]:
     lines = [
         "## Mutation testing of the gate",
         "",
@@ -311,6 +376,12 @@ def results_md(results: Mapping[str, ModuleResult], facts: Mapping[str, Any]) ->
         lines.append("- Survivors: " + "; ".join(f"`{name}` ({what})" for name, what in survivors))
     else:
         lines.append("- No survivor besides the equivalent mutants.")
+    if hand:
+        killed = sum(outcome["status"] == "killed" for outcome in hand)
+        lines.append(
+            f"- Hand-made mutants of what mutmut does not mutate (constants, decorated hooks): {killed} of "
+            f"{len(hand)} killed (" + "; ".join(f"{o['file']}, {o['rule']}: {o['status']}" for o in hand) + ")."
+        )
     return lines
 
 
@@ -318,7 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", action="append", choices=sorted(GATE_FUNCTIONS),
                         help="only this module (repeatable; default: all of them)")
-    parser.add_argument("--report-only", action="store_true", help="report mutmut's last results, run nothing")
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="report mutmut's last results without running it (the hand-made mutants still run: seconds)",
+    )
     parser.add_argument("--all", action="store_true", help="rerun every mutant, killed ones too (after a test change)")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="parallel mutant runs (default: half the cores)")
@@ -336,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.report_only:
         run_mutmut(modules, args.max_children, args.all)
     results = read_results(modules)
+    hand = run_hand_mutants() if not args.module else []
     git = git_commit()
     facts = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -355,7 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 m: {"statuses": r.statuses, "equivalent": r.equivalent, "survivors": r.survivors}
                 for m, r in results.items()
             },
-            "results_md": results_md(results, facts),
+            "hand_made": hand,
+            "results_md": results_md(results, facts, hand),
         }
         args.results_dir.mkdir(parents=True, exist_ok=True)
         out = args.results_dir / "mutation.json"
@@ -363,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         update_results_md(args.results_dir, args.results_md)
         print(f"mutation: wrote {out} and {args.results_md}")
     low = [r.module for r in results.values() if r.kill_rate is not None and r.kill_rate < args.min_kill_rate]
+    low += [f"hand-made {o['file']} ({o['rule']})" for o in hand if o["status"] != "killed"]
     if low:
         print(f"mutation: kill rate below {args.min_kill_rate:.0%} in {', '.join(low)}", file=sys.stderr)
         return 1
