@@ -252,6 +252,7 @@ timed tests.
     python benchmarks/rerun.py                              # sample suite, then the same run cached
     python benchmarks/refusal_judge_eval.py                 # refusal judge vs labelled responses
     python benchmarks/pipeline.py                           # generation overlapping judging (fake model and judge)
+    python benchmarks/mutation.py                           # mutation testing of the gate (mutmut)
 """
 
 

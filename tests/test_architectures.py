@@ -20,6 +20,9 @@ from pytest_vlmsafety.backends.prompts import conversation
 from pytest_vlmsafety.backends.tiny_archs import TINY_ARCHITECTURES
 from pytest_vlmsafety.backends.vllm_engine import vllm_prompt
 
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 ARCHITECTURES = list(TINY_ARCHITECTURES)
 # Templates that write BOS themselves: a second one from the tokenizer was the bug.
 BOS_IN_TEMPLATE = {"idefics3", "smolvlm", "gemma-3", "llama-3.2-vision"}

@@ -29,7 +29,7 @@ from pytest_vlmsafety.baseline import (
     mcnemar_exact_p,
     regressions,
 )
-from pytest_vlmsafety.document import ResultsDocument, to_json_value
+from pytest_vlmsafety.document import ModelInfo, ResultsDocument, RunFacts, to_json_value
 from pytest_vlmsafety.errors import ConfigError, DataError
 from pytest_vlmsafety.items import Record
 
@@ -343,3 +343,167 @@ def test_check_pairing_refuses_a_baseline_of_other_items(baseline):
     check_pairing(baseline, [("sample", "nothing-like-it"), ("vscbench", "img-s04")])  # one pairs: fine
     with pytest.raises(DataError, match=r"has no item of this run \(its suites: sample, vscbench; this run's: mis\)"):
         check_pairing(baseline, [("mis", "m1")])
+
+
+# ----------------------------------------------------------------------------- the rules, on hand-made runs
+
+
+def paired_runs(pairs: list[tuple[str, str, str]]) -> tuple[list[Record], Baseline]:
+    """(expected, old outcome, new outcome) per item of suite `s`: this run's items and the baseline."""
+    items = [Record(suite="s", id=f"i{n}", expected=exp, outcome=new) for n, (exp, _, new) in enumerate(pairs)]
+    outcomes = {("s", f"i{n}"): old for n, (_, old, _) in enumerate(pairs)}
+    return items, Baseline(path=Path("baseline.json"), outcomes=outcomes)
+
+
+def test_a_rise_equal_to_the_allowance_is_not_a_regression_it_must_exceed():
+    # 5 of 10 items to refuse newly undersafe: +0.5, p = 2 / 2**5 = 0.0625.
+    items, old = paired_runs([("refuse", "pass", "undersafety")] * 5 + [("refuse", "pass", "pass")] * 5)
+    comparison = compare_to_baseline(items, old)
+    assert comparison["s"].undersafety.delta == 0.5 and comparison["s"].undersafety.p_value == 0.0625
+    assert regressions(comparison, max_regression=0.5, alpha=1.0) == []
+    assert len(regressions(comparison, max_regression=0.49, alpha=1.0)) == 1
+
+
+def test_a_p_value_equal_to_alpha_is_not_significant():
+    items, old = paired_runs([("refuse", "pass", "undersafety")] * 5 + [("refuse", "pass", "pass")] * 5)
+    comparison = compare_to_baseline(items, old)
+    assert regressions(comparison, max_regression=0.0, alpha=0.0625) == []
+    assert regressions(comparison, max_regression=0.0, alpha=0.0626) == [
+        "s: undersafety rate rose 0.000 -> 0.500 (+0.500 > max 0.000) on 10 paired items, "
+        "5 newly failing vs 0 fixed, McNemar exact p=0.0625"
+    ]
+
+
+def test_each_rate_compares_the_items_of_its_polarity_only():
+    items, old = paired_runs(
+        [("refuse", "pass", "undersafety")] * 6 + [("comply", "oversafety", "pass")] * 3 + [("comply", "pass", "pass")]
+    )
+    suite = compare_to_baseline(items, old)["s"]
+    under, over = suite.undersafety, suite.oversafety
+    assert (under.compared, under.old_failures, under.new_failures, under.fixed, under.broken) == (6, 0, 6, 0, 6)
+    assert (over.compared, over.old_failures, over.new_failures, over.fixed, over.broken) == (4, 3, 0, 3, 0)
+    assert suite.rate("undersafety") is under and suite.rate("oversafety") is over
+    assert len(regressions({"s": suite}, max_regression=0.0)) == 1  # undersafety rose; oversafety fell
+    assert [flip.id for flip in suite.newly_fixed] == ["i6", "i7", "i8"]
+
+
+@pytest.mark.parametrize("unjudged", ["error", "unparsed"])
+def test_an_item_unjudged_in_either_run_is_left_out_of_the_comparison(unjudged):
+    items, old = paired_runs([
+        ("refuse", unjudged, "undersafety"), ("refuse", "pass", unjudged), ("refuse", "pass", "undersafety"),
+    ])
+    suite = compare_to_baseline(items, old)["s"]
+    assert suite.paired == 3 and suite.undersafety.compared == 1
+    assert [flip.id for flip in suite.newly_undersafe] == ["i2"]
+    assert (suite.undersafety.old_failures, suite.undersafety.new_failures) == (0, 1)
+
+
+def test_only_a_safety_failure_that_now_passes_is_newly_fixed():
+    items, old = paired_runs([
+        ("refuse", "undersafety", "pass"), ("comply", "oversafety", "pass"), ("refuse", "incorrect", "pass"),
+        ("refuse", "undersafety", "undersafety"),
+    ])
+    suite = compare_to_baseline(items, old)["s"]
+    fixed = [(f.id, f.old, f.new) for f in suite.newly_fixed]
+    assert fixed == [("i0", "undersafety", "pass"), ("i1", "oversafety", "pass")]
+    assert suite.newly_undersafe == () and suite.newly_oversafe == ()
+
+
+def test_a_failure_that_changes_kind_is_a_new_failure_of_its_new_kind():
+    items, old = paired_runs([("refuse", "oversafety", "undersafety"), ("comply", "undersafety", "oversafety")])
+    suite = compare_to_baseline(items, old)["s"]
+    assert [f.id for f in suite.newly_undersafe] == ["i0"] and [f.id for f in suite.newly_oversafe] == ["i1"]
+
+
+def test_the_baseline_gate_states_on_hand_made_runs():
+    items, old = paired_runs([("refuse", "pass", "undersafety")] * 6)
+    failing = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0)
+    assert (failing.status, len(failing.failures), failing.max_regression) == ("fail", 1, 0.0)
+    assert failing.failures[0].startswith("s: undersafety rate rose 0.000 -> 1.000")
+    unchanged, same = paired_runs([("refuse", "pass", "pass")] * 6)
+    passing = baseline_section(same, compare_to_baseline(unchanged, same), max_regression=0.0)
+    assert (passing.status, passing.failures, passing.regressions) == ("pass", [], [])
+    section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0, alpha=0.01)
+    assert (section.status, section.alpha) == ("pass", 0.01)  # p = 2/64 = 0.03125 is not below 0.01
+
+
+def test_check_pairing_names_every_suite_on_both_sides():
+    with pytest.raises(DataError) as raised:
+        check_pairing(paired_runs([("refuse", "pass", "pass")])[1], [("mis", "m1"), ("holisafe", "h1")])
+    assert str(raised.value) == (
+        "baseline baseline.json has no item of this run (its suites: s; this run's: holisafe, mis), "
+        "so it would compare nothing; pass the vlmsafety-results.json of an earlier run of the same suites"
+    )
+    empty = Baseline(path=Path("empty.json"), outcomes={})
+    with pytest.raises(DataError, match=r"\(its suites: no items; this run's: mis\)"):
+        check_pairing(empty, [("mis", "m1")])
+    check_pairing(empty, [])  # a run of no items compares nothing and asks nothing
+
+
+def test_a_suite_comparison_names_its_suite_and_counts_new_items():
+    items, old = paired_runs([("refuse", "pass", "pass")] * 2)
+    items.append(Record(suite="s", id="new", expected="refuse", outcome="pass"))
+    suite = compare_to_baseline(items, old)["s"]
+    assert (suite.suite, suite.paired, suite.new_items) == ("s", 2, 1)
+
+
+def test_the_error_gate_names_the_suites_on_both_sides_and_what_was_not_compared():
+    _, old = paired_runs([("refuse", "pass", "pass")])
+    items = [Record(suite="mis", id="m", expected="refuse", outcome="pass"),
+             Record(suite="holisafe", id="h", expected="refuse", outcome="pass")]
+    section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0)
+    assert (section.status, section.failures) == ("error", [
+        "no item of this run is in the baseline baseline.json (its suites: s; this run's: holisafe, mis): "
+        "nothing was compared"
+    ])
+    empty = Baseline(path=Path("empty.json"), outcomes={})
+    section = baseline_section(empty, {}, max_regression=0.0)
+    assert section.failures == [
+        "no item of this run is in the baseline empty.json (its suites: none; this run's: none): nothing was compared"
+    ]
+
+
+def test_the_inconclusive_baseline_gate_says_why():
+    items, old = paired_runs([("refuse", "unparsed", "pass"), ("comply", "pass", "error")])
+    section = baseline_section(old, compare_to_baseline(items, old), max_regression=0.0)
+    assert (section.status, section.failures) == (
+        "inconclusive", ["no paired item was judged in both runs (errors or unparsed answers): nothing compared"]
+    )
+
+
+def test_the_section_names_the_baseline_model_by_its_spec_else_its_id():
+    items, old = paired_runs([("refuse", "pass", "pass")])
+    by_spec = dataclasses.replace(old, run=RunFacts(model=ModelInfo(spec="qwen2-vl", id="Qwen/Qwen2-VL-7B-Instruct")))
+    assert baseline_section(by_spec, compare_to_baseline(items, by_spec), max_regression=None).model == "qwen2-vl"
+    by_id = dataclasses.replace(old, run=RunFacts(model=ModelInfo(id="Qwen/Qwen2-VL-7B-Instruct")))
+    section = baseline_section(by_id, compare_to_baseline(items, by_id), max_regression=None)
+    assert section.model == "Qwen/Qwen2-VL-7B-Instruct"
+
+
+def test_regression_settings_accept_their_whole_range():
+    items, old = paired_runs([("refuse", "pass", "pass")])
+    comparison = compare_to_baseline(items, old)
+    assert regressions(comparison, max_regression=1.0, alpha=1.0) == []
+    assert regressions(comparison, max_regression=0.0, alpha=1e-9) == []
+    with pytest.raises(ConfigError, match="alpha"):
+        regressions(comparison, max_regression=0.1, alpha=1.01)
+    with pytest.raises(ConfigError, match="max regression"):
+        regressions(comparison, max_regression=1.01)
+
+
+def test_a_failure_of_the_same_kind_in_both_runs_is_not_a_flip():
+    items, old = paired_runs([("refuse", "undersafety", "undersafety"), ("comply", "oversafety", "oversafety")])
+    suite = compare_to_baseline(items, old)["s"]
+    assert (suite.newly_undersafe, suite.newly_oversafe, suite.newly_fixed) == ((), (), ())
+    assert (suite.undersafety.fixed, suite.undersafety.broken, suite.oversafety.fixed, suite.oversafety.broken) == (
+        0, 0, 0, 0
+    )
+
+
+@pytest.mark.parametrize("outcome", ["pass", "error"])
+def test_a_pass_or_an_error_is_never_a_known_failure_even_when_the_baseline_had_it(outcome):
+    _, old = paired_runs([("refuse", outcome, outcome)])
+    assert is_known_failure(old, "s", "i0", outcome) is False
+    assert is_known_failure(old, "s", "i0", "unparsed") is False
+    _, unparsed = paired_runs([("refuse", "unparsed", "unparsed")])
+    assert is_known_failure(unparsed, "s", "i0", "unparsed") is True

@@ -47,6 +47,7 @@ def only_result(folder: Path, prefix: str) -> dict[str, Any]:
 # -- the scripts, end to end -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a model job
 def test_throughput_tiny_forces_exact_lengths_and_writes_results(vlm_env: Path, tmp_path: Path) -> None:
     throughput = load_script("throughput")
     code = throughput.main(["--model", "tiny", "--items", "4", "--max-new-tokens", "4", "--batch-sizes", "1", "4",
@@ -69,6 +70,7 @@ def test_throughput_tiny_forces_exact_lengths_and_writes_results(vlm_env: Path, 
     assert "### Throughput: tiny" in markdown and "| per-item loop | 1 | 4 |" in markdown
 
 
+@pytest.mark.slow  # pytest subprocesses
 def test_overhead_runs_both_variants_against_bare_pytest(tmp_path: Path) -> None:
     overhead = load_script("overhead")
     assert overhead.main(["--items", "20", "--repeats", "1", "--no-warm-up", *output_args(tmp_path)]) == 0
@@ -79,6 +81,7 @@ def test_overhead_runs_both_variants_against_bare_pytest(tmp_path: Path) -> None
     assert all(t["status"] in ("met", "not met") for t in result["targets"])
 
 
+@pytest.mark.slow  # pytest subprocesses
 def test_rerun_serves_the_second_run_from_the_cache(vlm_env: Path, tmp_path: Path) -> None:
     rerun = load_script("rerun")
     assert rerun.main(["--sample", "4", "--max-new-tokens", "4", "--threads", "1", *output_args(tmp_path)]) == 0
@@ -208,3 +211,43 @@ def test_write_result_names_the_file_by_benchmark_and_device(common: ModuleType,
 def test_unknown_target_id_is_refused(common: ModuleType) -> None:
     with pytest.raises(ValueError, match="unknown target id 'speed'"):
         common.target("speed", "1x", common.MET)
+
+
+# -- mutation testing of the gate ----------------------------------------------------------------
+
+
+def test_mutation_kill_rate_sets_equivalent_mutants_apart_and_names_survivors() -> None:
+    mutation = load_script("mutation")
+    name = "pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_{}".format
+    result = mutation.ModuleResult(
+        "metrics",
+        statuses={name(1): "killed", name(2): "timeout", name(3): "survived", name(4): "survived", name(5): "killed"},
+        equivalent={name(4): "only read as a truth value"},
+        survivors={name(3): "survived: - rate > limit / + rate >= limit"},
+    )
+    assert (result.total, result.detected, result.counted, result.kill_rate) == (5, 3, 4, 0.75)
+    rows = mutation.table_rows({"metrics": result})
+    assert rows[0][2:] == [5, 3, 1, 1, 0, "75.0%"] and rows[-1][0] == "all"
+    result.statuses[name(6)] = "not checked"  # a stopped run: left out of the rate, counted apart
+    assert (result.total, result.not_run, result.kill_rate) == (6, 1, 0.75)
+    lines = mutation.results_md({"metrics": result}, {"date": "d", "mutmut": "3.8.1", "commit": "c"})
+    assert lines[0] == "## Mutation testing of the gate"
+    assert any("rate >= limit" in line for line in lines)
+    assert any("only read as a truth value" in line for line in lines)
+    # Equivalence is matched on the function and the changed line, not on mutmut's number.
+    assert mutation.equivalence(name(77), "measured_any = False", "measured_any = None") is not None
+    assert mutation.equivalence(name(77), "measured_any = False", "measured_any = True") is None
+    assert mutation.equivalence(
+        "pytest_vlmsafety.results.x_run_gate__mutmut_1", "measured_any = False", "measured_any = None"
+    ) is None
+
+
+def test_mutation_selects_only_the_gate_critical_functions() -> None:
+    mutation = load_script("mutation")
+    assert mutation.selected("pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_3", ["metrics"])
+    assert not mutation.selected("pytest_vlmsafety.metrics.x_pair_summary__mutmut_3", ["metrics"])
+    assert not mutation.selected("pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_3", ["results"])
+    assert mutation.selected("pytest_vlmsafety.document.xǁSuiteGateǁ__post_init____mutmut_2", ["document"])
+    assert mutation.function_of("pytest_vlmsafety.document.xǁSuiteGateǁ__post_init____mutmut_2") == (
+        "document.xǁSuiteGateǁ__post_init__"
+    )

@@ -98,6 +98,7 @@ def test_allocator_gives_each_worker_a_free_device_and_reuses_a_dead_workers() -
 pytestmark_runs = pytest.mark.usefixtures("vlm_env")
 
 
+@pytest.mark.slow
 @pytestmark_runs
 def test_rerun_is_served_from_the_cache_and_a_judge_change_reuses_generations(pytester: pytest.Pytester) -> None:
     args = ("--vlm=tiny-random", "--safety-suite=sample", "--safety-sample=20", "--vlm-max-new-tokens=4", "-p", "no:cacheprovider")
@@ -113,6 +114,7 @@ def test_rerun_is_served_from_the_cache_and_a_judge_change_reuses_generations(py
     assert results(pytester.path)["run"]["generations"] == 20
 
 
+@pytest.mark.slow
 @pytestmark_runs
 def test_n2_and_n0_agree_item_for_item(pytester: pytest.Pytester) -> None:
     args = ("--vlm=tiny-random", "--safety-suite=sample", "--safety-sample=40", "--vlm-max-new-tokens=6",
@@ -129,6 +131,7 @@ def test_n2_and_n0_agree_item_for_item(pytester: pytest.Pytester) -> None:
     double.stdout.fnmatch_lines(["worker gw*: device cpu*generated*", "worker gw*: device cpu*generated*"])
 
 
+@pytest.mark.slow
 @pytestmark_runs
 def test_a_crashed_worker_costs_only_its_item(pytester: pytest.Pytester) -> None:
     Image.new("RGB", (16, 16), (0, 0, 255)).save(pytester.path / "blue.png")
@@ -154,6 +157,7 @@ def test_a_crashed_worker_costs_only_its_item(pytester: pytest.Pytester) -> None
     assert result.ret == 1
 
 
+@pytest.mark.slow
 @pytestmark_runs
 def test_a_killed_run_resumes_generating_only_what_is_missing(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"

@@ -227,6 +227,7 @@ def sampled_requests(sampling: Sampling | None, sample_index: int = 0) -> list[G
     ]
 
 
+@pytest.mark.slow  # a long model job
 def test_hf_seeded_sampling_does_not_depend_on_the_batch(tiny_model: Path) -> None:
     backend = HuggingFaceBackend(str(tiny_model), spec="tiny-random")
     batch8 = [g.text for g in backend.generate(sampled_requests(SEEDED), batch_size=8)]
@@ -335,6 +336,7 @@ def run_results(pytester: pytest.Pytester, report: str, *args: str) -> dict[str,
     return dict(json.loads((pytester.path / report / "vlmsafety-results.json").read_text()))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_samples_through_the_plugin_are_kept_judged_worst_case_and_reproducible(
     pytester: pytest.Pytester, mini_suite: Path
@@ -368,6 +370,7 @@ def test_samples_through_the_plugin_are_kept_judged_worst_case_and_reproducible(
     assert "System prompt" in html and "temperature 1.0" in html
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_a_replay_cannot_be_sampled_or_given_a_system_prompt(pytester: pytest.Pytester, mini_suite: Path) -> None:
     write_jsonl(pytester.path / "responses.jsonl", [{"id": "item-0", "response": "No."}])
@@ -379,6 +382,7 @@ def test_a_replay_cannot_be_sampled_or_given_a_system_prompt(pytester: pytest.Py
         result.stderr.fnmatch_lines([f"*{option.split('=')[0]} cannot apply to --vlm=replay:responses.jsonl*"])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_the_system_prompt_option_is_the_default_of_vlm_ask(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_cases='''
@@ -394,6 +398,7 @@ def test_the_system_prompt_option_is_the_default_of_vlm_ask(pytester: pytest.Pyt
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_a_template_without_a_system_turn_stops_the_run_at_start_up(
     pytester: pytest.Pytester, mini_suite: Path, tiny_architecture: Callable[[str], Path]

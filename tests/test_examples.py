@@ -11,6 +11,9 @@ import pytest
 pytest.register_assert_rewrite("vllm_server")
 from vllm_server import ScriptedProxy  # noqa: E402
 
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 pytest_plugins = ["vllm_server"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -21,7 +21,8 @@ from jsonl_files import write_jsonl
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."
 
-pytestmark = pytest.mark.usefixtures("vlm_env")
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = [pytest.mark.usefixtures("vlm_env"), pytest.mark.slow]
 
 
 def results(folder: Path) -> dict[str, Any]:

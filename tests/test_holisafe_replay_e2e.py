@@ -10,6 +10,9 @@ from test_holisafe import FIXTURES, make_data_root
 
 from pytest_vlmsafety.suites.holisafe import official_string_match_eval
 
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def test_replayed_predictions_equal_the_official_evaluation(pytester: pytest.Pytester) -> None:
     data_root = make_data_root(pytester.path / "data")

@@ -19,7 +19,8 @@ from pytest_vlmsafety.text import node_id_part, printable, printable_lines
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."
 
-pytestmark = pytest.mark.usefixtures("vlm_env")
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = [pytest.mark.usefixtures("vlm_env"), pytest.mark.slow]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

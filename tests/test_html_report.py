@@ -412,6 +412,7 @@ def _load_benchmark():
     return module
 
 
+@pytest.mark.slow  # renders 10,000 items
 def test_ten_thousand_items_stay_under_size_bound(tmp_path):
     benchmark = _load_benchmark()
     images = benchmark.make_images(tmp_path / "images", 300, size=128)
@@ -498,7 +499,14 @@ def test_pytest_html_summary_and_extras(pytester, mixed, tmp_path):
 # ----------------------------------------------------------------------------- browser
 
 BROWSER_MISSING = browser_unavailable_reason()
-browser_test = pytest.mark.skipif(BROWSER_MISSING is not None, reason=f"browser tests need Chromium: {BROWSER_MISSING}")
+# Browser tests drive headless Chromium: `browser`, and `slow` (out of the inner loop).
+_needs_chromium = pytest.mark.skipif(
+    BROWSER_MISSING is not None, reason=f"browser tests need Chromium: {BROWSER_MISSING}"
+)
+
+
+def browser_test(test):
+    return pytest.mark.slow(pytest.mark.browser(_needs_chromium(test)))
 
 
 @pytest.fixture(scope="module")

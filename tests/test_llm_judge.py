@@ -316,6 +316,7 @@ def test_judgement_store_round_trip(tmp_path: Path) -> None:
     assert store.get_many(["k1", "k2"]) == ['{"label":"refused"}', None]
 
 
+@pytest.mark.slow  # a long model job
 def test_judging_with_a_local_model_and_the_cache(tiny_model: Path, tmp_path: Path, two_images: tuple[Path, Path]) -> None:
     """The tiny model through transformers: no structured output, so its noise is unreadable and
     each scheme's rule applies; the second judge of the same run is served from the cache."""
@@ -355,6 +356,7 @@ def test_a_server_judges_fingerprint_has_no_credentials(monkeypatch: pytest.Monk
 # --- through a vLLM server, with structured output -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_judging_through_a_server_with_structured_output(
     vllm_server: ServerInfo, tmp_path: Path, two_images: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,6 +399,7 @@ def test_judging_through_a_server_with_structured_output(
     assert SECRET not in json.dumps(judge.backend().describe())
 
 
+@pytest.mark.slow
 def test_mis_items_judged_by_a_server_get_official_metrics(
     vllm_server: ServerInfo, tmp_path: Path, two_images: tuple[Path, Path]
 ) -> None:

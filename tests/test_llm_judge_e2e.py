@@ -14,6 +14,9 @@ from test_mis import make_data_root
 
 from pytest_vlmsafety.suites.mis import MisSuite
 
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def test_mis_official_metrics_come_from_the_llm_judge(pytester: pytest.Pytester) -> None:
     (pytester.path / "data").mkdir()

@@ -254,6 +254,7 @@ def image_requests(images: dict[str, Path]) -> list[GenerationRequest]:
     ]
 
 
+@pytest.mark.slow
 def test_outputs_match_the_hugging_face_backend(
     vllm_server: ServerInfo, hf_backend: HuggingFaceBackend, image_requests: list[GenerationRequest]
 ) -> None:
@@ -271,6 +272,7 @@ def test_outputs_match_the_hugging_face_backend(
     assert backend.served_models == [SERVED_NAME]
 
 
+@pytest.mark.slow
 def test_a_system_prompt_reaches_the_served_model_as_it_reaches_the_local_one(
     vllm_server: ServerInfo, hf_backend: HuggingFaceBackend, image_requests: list[GenerationRequest]
 ) -> None:
@@ -286,6 +288,7 @@ def test_a_system_prompt_reaches_the_served_model_as_it_reaches_the_local_one(
     assert [g.text for g in local] != [g.text for g in plain]
 
 
+@pytest.mark.slow
 def test_transient_errors_are_retried_and_the_outputs_still_match(
     vllm_server: ServerInfo, hf_backend: HuggingFaceBackend, image_requests: list[GenerationRequest]
 ) -> None:
@@ -301,6 +304,7 @@ def test_transient_errors_are_retried_and_the_outputs_still_match(
     assert len(proxy.chat_requests()) == len(image_requests) + 4
 
 
+@pytest.mark.slow
 def test_a_server_that_goes_away_mid_run_is_waited_for(
     vllm_server: ServerInfo, hf_backend: HuggingFaceBackend, image_requests: list[GenerationRequest]
 ) -> None:
@@ -323,6 +327,7 @@ def test_a_server_that_goes_away_mid_run_is_waited_for(
     assert [comparable(g.text) for g in served] == [comparable(g.text) for g in local]
 
 
+@pytest.mark.slow
 def test_an_item_the_server_rejects_fails_alone(vllm_server: ServerInfo) -> None:
     requests = [request("ok", "Hello there"), request("too-long", "Hello there", max_new=50_000), request("ok2", "Hi")]
     out = backend_at(vllm_server.base_url).generate(requests)
@@ -330,6 +335,7 @@ def test_an_item_the_server_rejects_fails_alone(vllm_server: ServerInfo) -> None
     assert out[1].text is None and out[1].error and out[1].error.startswith("HTTP 400 from the server")
 
 
+@pytest.mark.slow
 def test_a_field_the_server_rejects_is_dropped_and_the_request_sent_again(vllm_server: ServerInfo) -> None:
     rejected = (400, {"error": {"message": "Unrecognized request argument supplied: seed"}})
     proxy = ScriptedProxy(upstream=f"http://127.0.0.1:{vllm_server.port}", script=deque([rejected])).start()
@@ -343,6 +349,7 @@ def test_a_field_the_server_rejects_is_dropped_and_the_request_sent_again(vllm_s
     assert len(bodies) == 3
 
 
+@pytest.mark.slow
 def test_plugin_run_over_the_server_gives_the_hugging_face_verdicts(
     pytester: pytest.Pytester, vllm_server: ServerInfo, tiny_model: Path, vlm_env: Path
 ) -> None:

@@ -15,7 +15,8 @@ from PIL import Image
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."
 
-pytestmark = pytest.mark.usefixtures("vlm_env")
+# Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
+pytestmark = [pytest.mark.usefixtures("vlm_env"), pytest.mark.slow]
 
 
 def results(pytester: pytest.Pytester) -> dict:

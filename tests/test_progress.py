@@ -63,6 +63,7 @@ def test_durations_read_naturally() -> None:
     assert [format_duration(s) for s in (4.4, 75, 3725)] == ["4s", "1m15s", "1h02m"]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_controller_shows_worker_progress_in_a_log(pytester: pytest.Pytester) -> None:
     # The interval of a non-interactive log shortened from 30 s, for a run of seconds.

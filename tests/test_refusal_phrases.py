@@ -101,6 +101,7 @@ def test_get_judge_builds_the_refusal_judge_from_the_runs_options(phrases_file: 
     assert get_judge("refusal", options) is get_judge("refusal", options)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_a_run_with_refusal_phrases_reads_the_guardrail_notice_as_a_refusal(
     pytester: pytest.Pytester, phrases_file: Path
@@ -123,6 +124,7 @@ def test_a_run_with_refusal_phrases_reads_the_guardrail_notice_as_a_refusal(
     assert verdicts == {"unsafe-blocked": REFUSED, "safe-answered": COMPLIED}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("vlm_env")
 def test_a_run_with_an_unreadable_phrases_file_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
     write_jsonl(pytester.path / "cases.jsonl", [{"id": "a", "prompt": "q", "expected": "refuse", "category": "c"}])

@@ -210,6 +210,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_sample_jsonl_and_every_image(wheel, items):
     names = set(zipfile.ZipFile(wheel).namelist())
     bundled = "pytest_vlmsafety/bundled_suites/sample"
@@ -220,6 +221,7 @@ def test_wheel_ships_the_sample_jsonl_and_every_image(wheel, items):
             assert f"{bundled}/images/{path.name}" in names
 
 
+@pytest.mark.slow
 def test_sample_suite_loads_from_the_unpacked_wheel(wheel, tmp_path, items):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -122,6 +122,7 @@ def test_without_vllm_the_backend_is_a_clear_usage_error(tiny_model: Path) -> No
         VllmBackend(str(tiny_model), spec="vllm:x")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAS_VLLM, reason="runs from the main environment")
 def test_offline_engine_matches_the_hugging_face_backend(
     tiny_model: Path, tmp_path: Path, pytester: pytest.Pytester, vlm_env: Path
