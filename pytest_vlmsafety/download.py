@@ -23,9 +23,16 @@ from .errors import ConfigError, DataError
 
 MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
 
-# Suites whose data is on the hub. Each one's dataset id has one home: its manifest
-# (suites/<name>.toml, key `[hub] repo_id`), read by hub_repo_id.
-HUB_SUITES: tuple[str, ...] = ("holisafe", "unsafeconcepts", "mis")
+
+
+def __getattr__(name: str) -> object:
+    # `HUB_SUITES`: the suites whose data is on the hub, those whose registration names a hub
+    # dataset (suites/registry.py; a built-in suite's id has one home, its manifest's `[hub] repo_id`).
+    if name == "HUB_SUITES":
+        from .suites.registry import hub_suites
+
+        return hub_suites()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _OFFLINE_VALUES = ("1", "on", "yes", "true")
 
@@ -42,13 +49,19 @@ def suite_manifest(suite_name: str) -> dict[str, Any]:
 
 
 def hub_repo_id(suite_name: str) -> str:
-    """The hub dataset of a downloadable suite: its manifest's `[hub] repo_id`."""
+    """The hub dataset of a downloadable suite: a built-in suite's manifest's `[hub] repo_id`, else
+    its registration's `hub_repo_id` (another package's suite)."""
+    from .suites.registry import hub_suites, suite_registration
+
     _refuse_non_hub_suite(suite_name, None)
     hub = suite_manifest(suite_name).get("hub")
     repo_id = hub.get("repo_id") if isinstance(hub, dict) else None
     if not isinstance(repo_id, str) or not repo_id:
+        registration = suite_registration(suite_name)
+        repo_id = registration.hub_repo_id if registration is not None else None
+    if not repo_id:
         raise ConfigError(
-            f"suite {suite_name!r} has no data to download; --safety-download accepts: {', '.join(HUB_SUITES)}"
+            f"suite {suite_name!r} has no data to download; --safety-download accepts: {', '.join(hub_suites())}"
         )
     return repo_id
 
@@ -203,7 +216,6 @@ def _unpack_archives(target: Path) -> None:
 
 
 __all__ = [
-    "HUB_SUITES",
     "download_suite_data",
     "expected_layout",
     "hub_repo_id",
