@@ -29,7 +29,6 @@ CACHE_COLUMNS: dict[str, str] = {
 }
 
 # Backends that run a model in this process, on a torch device.
-LOCAL_BACKENDS: frozenset[str] = frozenset({"hf", "tiny", "vllm"})
 
 
 def check_run(
@@ -42,10 +41,10 @@ def check_run(
     check_suite_names([selection for selection, _ in loaded])
     check_unique_test_ids(loaded)
     check_report_dir(base_dir / options.report_dir)
-    if options.device is not None and spec.kind in LOCAL_BACKENDS:
+    if options.device is not None and spec.backend.local:
         check_device(options.device)
     check_deployment(options, spec)
-    if spec.kind == "replay":
+    if spec.backend.replays:
         check_replay_file(Path(spec.target))
     elif options.cache_dir is not None:
         check_cache(base_dir / options.cache_dir)
@@ -186,7 +185,7 @@ def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
     recorded response per item, so it can honour neither; a local model's chat template must
     render the system turn (rendered here once, from the processor alone, so a template that
     rejects it is one usage error before any model loads)."""
-    if spec.kind == "replay":
+    if spec.backend.replays:
         for flag, given in (
             ("--vlm-system-prompt", options.system_prompt is not None),
             ("--vlm-temperature", options.sampling is not None),
@@ -196,7 +195,7 @@ def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
                     f"{flag} cannot apply to --vlm={spec.raw}: a replay file holds the responses as they were "
                     "recorded; leave the option out, or run the model itself"
                 )
-    if options.system_prompt is not None and spec.kind in ("hf", "vllm"):
+    if options.system_prompt is not None and spec.backend.renders_chat_template:
         check_chat_template_system_turn(options, spec)
 
 
