@@ -13,46 +13,26 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 import zipfile
-from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from .errors import ConfigError, DataError
-
-MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
-
+from .suites.registry import hub_suites, suite_manifest, suite_registration
 
 
 def __getattr__(name: str) -> object:
     # `HUB_SUITES`: the suites whose data is on the hub, those whose registration names a hub
     # dataset (suites/registry.py; a built-in suite's id has one home, its manifest's `[hub] repo_id`).
     if name == "HUB_SUITES":
-        from .suites.registry import hub_suites
-
         return hub_suites()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _OFFLINE_VALUES = ("1", "on", "yes", "true")
 
 
-def suite_manifest(suite_name: str) -> dict[str, Any]:
-    """The bundled manifest `suites/<suite_name>.toml`, or {} when the suite has none."""
-    resource = resources.files(MANIFEST_PACKAGE) / f"{suite_name}.toml"
-    if not resource.is_file():
-        return {}
-    try:
-        return tomllib.loads(resource.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"suite manifest {resource}: not valid TOML ({exc})") from None
-
-
 def hub_repo_id(suite_name: str) -> str:
     """The hub dataset of a downloadable suite: a built-in suite's manifest's `[hub] repo_id`, else
     its registration's `hub_repo_id` (another package's suite)."""
-    from .suites.registry import hub_suites, suite_registration
-
     _refuse_non_hub_suite(suite_name, None)
     hub = suite_manifest(suite_name).get("hub")
     repo_id = hub.get("repo_id") if isinstance(hub, dict) else None

@@ -16,19 +16,22 @@ when the suite is used. No pytest import here.
 from __future__ import annotations
 
 import importlib
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from ..judges.base import Judge
     from .base import Suite
 
 ENTRY_POINT_GROUP = "pytest_vlmsafety.suites"
+# The built-in suites' manifests (the top-level suites/ folder, shipped in the wheel).
+MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,24 @@ def _load(target: str | type[Any], what: str) -> Any:
         raise ConfigError(f"{what}: cannot import {target!r} ({exc})") from None
 
 
-def _manifest_repo_id(suite_name: str) -> str | None:
-    """A built-in suite's hub dataset, whose one home is its manifest (`[hub] repo_id`)."""
-    from ..download import suite_manifest
+def suite_manifest(suite_name: str) -> dict[str, Any]:
+    """The bundled manifest `suites/<suite_name>.toml`, or {} when the suite has none."""
+    resource = resources.files(MANIFEST_PACKAGE) / f"{suite_name}.toml"
+    if not resource.is_file():
+        return {}
+    try:
+        return tomllib.loads(resource.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"suite manifest {resource}: not valid TOML ({exc})") from None
 
+
+def manifest_repo_id(suite_name: str) -> str:
+    """A built-in suite's hub dataset, whose one home is its manifest (`[hub] repo_id`)."""
     hub = suite_manifest(suite_name).get("hub")
     repo_id = hub.get("repo_id") if isinstance(hub, dict) else None
-    return repo_id if isinstance(repo_id, str) and repo_id else None
+    if not isinstance(repo_id, str) or not repo_id:
+        raise DataError(f"suite manifest {suite_name}.toml: no [hub] repo_id")
+    return repo_id
 
 
 def _builtin_registrations() -> tuple[SuiteRegistration, ...]:
@@ -113,7 +127,7 @@ def _builtin_registrations() -> tuple[SuiteRegistration, ...]:
             "holisafe",
             f"{here}.holisafe:HoliSafeSuite",
             judges={"holisafe-rule": f"{here}.holisafe:HoliSafeRuleJudge"},
-            hub_repo_id=_manifest_repo_id("holisafe"),
+            hub_repo_id=manifest_repo_id("holisafe"),
         ),
         SuiteRegistration(
             "unsafeconcepts",
@@ -125,9 +139,9 @@ def _builtin_registrations() -> tuple[SuiteRegistration, ...]:
                     "pytest_vlmsafety.judges.unsafeconcepts_classifier:UnsafeConceptsClassifierJudge"
                 ),
             },
-            hub_repo_id=_manifest_repo_id("unsafeconcepts"),
+            hub_repo_id=manifest_repo_id("unsafeconcepts"),
         ),
-        SuiteRegistration("mis", f"{here}.mis:MisSuite", hub_repo_id=_manifest_repo_id("mis")),
+        SuiteRegistration("mis", f"{here}.mis:MisSuite", hub_repo_id=manifest_repo_id("mis")),
     )
 
 
@@ -255,6 +269,8 @@ __all__ = [
     "SuiteRegistration",
     "hub_suites",
     "installed_registrations",
+    "manifest_repo_id",
+    "suite_manifest",
     "option_values",
     "registered_suite_class",
     "registrations_by_name",
