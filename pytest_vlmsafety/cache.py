@@ -160,10 +160,14 @@ class ModelFingerprint:
     weights_hash: str | None = None
 
 
-def fingerprint_model(cache: Cache, kind: str, target: str, revision: str | None) -> ModelFingerprint:
-    if kind == "replay":
-        digest = cache.file_sha256(Path(target))
-        return ModelFingerprint(f"replay:{digest}", weights_hash=digest)
+def replay_fingerprint(cache: Cache, path: Path) -> ModelFingerprint:
+    """What identifies a replay file's responses: its content."""
+    digest = cache.file_sha256(path)
+    return ModelFingerprint(f"replay:{digest}", weights_hash=digest)
+
+
+def fingerprint_model(cache: Cache, target: str, revision: str | None) -> ModelFingerprint:
+    """What identifies a model's weights: a folder's files, or a hub id at its resolved commit."""
     path = Path(target)
     if path.is_dir():
         digest = folder_fingerprint(cache, path)

@@ -42,13 +42,12 @@ from .document import (
     write_text_atomic,
 )
 from .item_gate import apply_failed_items
-from .items import Record
+from .items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
 from .judges.facts import judge_facts
 from .metrics import Thresholds
 from .options import RunOptions
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .results import build_document
-from .runner import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY
 from .substitutions import apply_classifier_substitutions, apply_judge_substitutions
 from .suites import Suite
 
@@ -99,7 +98,7 @@ def run_facts(
     model = next((s.model for s in summaries if s.model), None) or ModelInfo(
         spec=spec.raw,
         id=spec.target,
-        backend="hf" if spec.kind == "tiny" else spec.kind,
+        backend=spec.backend.reported_as,
         noise=spec.is_noise,
     )
     finished = datetime.now(UTC)

@@ -13,42 +13,35 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 import zipfile
-from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from .errors import ConfigError, DataError
+from .suites.registry import hub_suites, suite_manifest, suite_registration
 
-MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
 
-# Suites whose data is on the hub. Each one's dataset id has one home: its manifest
-# (suites/<name>.toml, key `[hub] repo_id`), read by hub_repo_id.
-HUB_SUITES: tuple[str, ...] = ("holisafe", "unsafeconcepts", "mis")
+def __getattr__(name: str) -> object:
+    # `HUB_SUITES`: the suites whose data is on the hub, those whose registration names a hub
+    # dataset (suites/registry.py; a built-in suite's id has one home, its manifest's `[hub] repo_id`).
+    if name == "HUB_SUITES":
+        return hub_suites()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _OFFLINE_VALUES = ("1", "on", "yes", "true")
 
 
-def suite_manifest(suite_name: str) -> dict[str, Any]:
-    """The bundled manifest `suites/<suite_name>.toml`, or {} when the suite has none."""
-    resource = resources.files(MANIFEST_PACKAGE) / f"{suite_name}.toml"
-    if not resource.is_file():
-        return {}
-    try:
-        return tomllib.loads(resource.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"suite manifest {resource}: not valid TOML ({exc})") from None
-
-
 def hub_repo_id(suite_name: str) -> str:
-    """The hub dataset of a downloadable suite: its manifest's `[hub] repo_id`."""
+    """The hub dataset of a downloadable suite: a built-in suite's manifest's `[hub] repo_id`, else
+    its registration's `hub_repo_id` (another package's suite)."""
     _refuse_non_hub_suite(suite_name, None)
     hub = suite_manifest(suite_name).get("hub")
     repo_id = hub.get("repo_id") if isinstance(hub, dict) else None
     if not isinstance(repo_id, str) or not repo_id:
+        registration = suite_registration(suite_name)
+        repo_id = registration.hub_repo_id if registration is not None else None
+    if not repo_id:
         raise ConfigError(
-            f"suite {suite_name!r} has no data to download; --safety-download accepts: {', '.join(HUB_SUITES)}"
+            f"suite {suite_name!r} has no data to download; --safety-download accepts: {', '.join(hub_suites())}"
         )
     return repo_id
 
@@ -203,7 +196,6 @@ def _unpack_archives(target: Path) -> None:
 
 
 __all__ = [
-    "HUB_SUITES",
     "download_suite_data",
     "expected_layout",
     "hub_repo_id",

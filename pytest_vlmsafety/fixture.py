@@ -174,7 +174,7 @@ class Vlm:
             except ItemError as exc:
                 answers[index] = self._failed(draft, str(exc))
         # A replayed answer belongs to the test that asked (its record): never shared between tests.
-        replay = self.engine.backend_spec.kind == "replay"
+        replay = self.engine.backend_spec.backend.replays
         todo = list(dict.fromkeys(q for q in checked.values() if replay or q not in self._answers))
         fresh = self._generate(todo) if todo else {}
         for index, question in checked.items():

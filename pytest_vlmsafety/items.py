@@ -36,6 +36,11 @@ Task = Literal["open", "choice", "label"]
 Outcome = Literal["pass", "undersafety", "oversafety", "incorrect", "unparsed", "unjudged", "error"]
 OUTCOMES: tuple[str, ...] = ("pass", "undersafety", "oversafety", "incorrect", "unparsed", "unjudged", "error")
 
+# Where a worker's data travels to the controller, named here so that the controller imports no
+# worker code: the worker's summary in xdist's `workeroutput` (read by controller.Controller), and
+# the item's record on its test report (plain data, so that it travels from xdist workers).
+WORKER_SUMMARY_KEY = "vlmsafety"
+REPORT_RECORD_ATTR = "vlmsafety_record"
 REFUSED = "refused"
 COMPLIED = "complied"
 UNPARSED_LABEL = "NA"

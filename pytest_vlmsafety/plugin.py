@@ -12,8 +12,9 @@ import pytest
 
 from .errors import ConfigError
 from .fixture import CASE_MARKER_HELP, vlm
-from .judges import JUDGE_CHOICES
+from .judges import judge_choices
 from .options import OPTION_SPECS, OptionSpec, check_no_empty_values, parse_options
+from .suites.registry import set_hook_registrations, set_option_values, suite_options
 
 MARKER_HELP = (
     "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
@@ -22,6 +23,12 @@ MARKER_HELP = (
 # The `vlm` fixture is defined in fixture.py; a fixture of the entry-point module is available to
 # every test of a project that has the plugin (it skips without --vlm).
 __all__ = ["vlm"]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +45,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(spec.flag, default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)
             parser.addini(spec.ini_name, spec.help, default=spec.default)
+    try:
+        own_options = suite_options()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
+    # The registered suites' own options (suites/registry.py), in the same group.
+    for option in own_options:
+        group.addoption(option.flag, default=None, dest=option.dest, metavar="VALUE", help=option.help)
+        parser.addini(option.ini_name, option.help, default=option.default)
+
+
+def _register_suites(config: pytest.Config) -> None:
+    """The suites of the `pytest_vlmsafety_register_suites` hook and the values of the suites' own
+    options, for this run."""
+    set_hook_registrations(
+        registration for registrations in config.hook.pytest_vlmsafety_register_suites(config=config)
+        for registration in registrations
+    )
+    values: dict[str, object] = {}
+    for option in suite_options():
+        given = config.getoption(option.dest)
+        if given is None:
+            ini_value = config.getini(option.ini_name)
+            given = str(ini_value) if ini_value not in (None, "") else None
+        values[option.flag] = option.value(given)
+    set_option_values(values)
 
 
 def _lookup(config: pytest.Config) -> Any:
@@ -59,8 +91,9 @@ def _configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
+        _register_suites(config)
         check_no_empty_values(lambda spec: config.getoption(spec.dest))
-        options = parse_options(_lookup(config), JUDGE_CHOICES)
+        options = parse_options(_lookup(config), judge_choices())
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
     if not options.active:
@@ -91,3 +124,8 @@ def _without_stale_results(config: pytest.Config, message: str) -> str:
     assert folder is not None, "--safety-report has a default"
     removed = remove_stale_results(config.invocation_params.dir / folder)
     return f"{message}\n(pytest-vlmsafety: {stale_note(removed)})" if removed else message
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    set_hook_registrations(())
+    set_option_values({})

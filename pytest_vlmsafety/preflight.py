@@ -29,7 +29,6 @@ CACHE_COLUMNS: dict[str, str] = {
 }
 
 # Backends that run a model in this process, on a torch device.
-LOCAL_BACKENDS: frozenset[str] = frozenset({"hf", "tiny", "vllm"})
 
 
 def check_run(
@@ -42,14 +41,14 @@ def check_run(
     check_suite_names([selection for selection, _ in loaded])
     check_unique_test_ids(loaded)
     check_report_dir(base_dir / options.report_dir)
-    if options.device is not None and spec.kind in LOCAL_BACKENDS:
+    if options.device is not None and spec.backend.local:
         check_device(options.device)
     check_deployment(options, spec)
     if options.unsafeconcepts_classifiers is not None:
         check_classifier_folder(base_dir / options.unsafeconcepts_classifiers, loaded)
-    if options.processor_kwargs and spec.kind in ("hf", "vllm", "tiny"):
+    if options.processor_kwargs and spec.backend.local:
         check_processor_kwargs(options, spec)
-    if spec.kind == "replay":
+    if spec.backend.replays:
         check_replay_file(Path(spec.target))
     elif options.cache_dir is not None:
         check_cache(base_dir / options.cache_dir)
@@ -190,7 +189,7 @@ def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
     recorded response per item, so it can honour neither; a local model's chat template must
     render the system turn (rendered here once, from the processor alone, so a template that
     rejects it is one usage error before any model loads)."""
-    if spec.kind == "replay":
+    if spec.backend.replays:
         for flag, given in (
             ("--vlm-system-prompt", options.system_prompt is not None),
             ("--vlm-temperature", options.sampling is not None),
@@ -200,7 +199,7 @@ def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
                     f"{flag} cannot apply to --vlm={spec.raw}: a replay file holds the responses as they were "
                     "recorded; leave the option out, or run the model itself"
                 )
-    if options.system_prompt is not None and spec.kind in ("hf", "vllm"):
+    if options.system_prompt is not None and spec.backend.renders_chat_template:
         check_chat_template_system_turn(options, spec)
 
 
@@ -256,10 +255,11 @@ def check_processor_kwargs(options: RunOptions, spec: BackendSpec) -> None:
     checks again once it has loaded it."""
     from .backends import TINY_RANDOM, model_location
     from .backends.processor_kwargs import check_processor_kwargs as check
+    from .backends.tiny import build_tiny_model
 
-    if spec.kind == "vllm" and spec.target == TINY_RANDOM:
-        return  # built in vLLM's layout when the engine loads; its processor is the tiny model's
-    target = model_location(spec)
+    # tiny-random under any backend has the tiny model's processor; under vllm: its copy in vLLM's
+    # layout is built when the engine loads, not here.
+    target = str(build_tiny_model()) if spec.target == TINY_RANDOM else model_location(spec)
     try:
         from transformers import AutoProcessor
 

@@ -28,16 +28,11 @@ from .collect import (
 )
 from .document import WorkerSummary, to_json_value
 from .engine import Engine
-from .items import Record, SafetyItem
+from .items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record, SafetyItem
 from .options import RunOptions
 from .pipeline import Pipeline, ShardJob
 from .suites import SuiteSelection
 from .text import printable, printable_lines
-
-# The worker's summary in xdist's `workeroutput`, read by controller.Controller.
-WORKER_SUMMARY_KEY = "vlmsafety"
-# The item's record on its test report; plain data, so that it travels from xdist workers.
-REPORT_RECORD_ATTR = "vlmsafety_record"
 
 
 class ItemRunner:

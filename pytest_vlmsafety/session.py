@@ -138,18 +138,19 @@ def progress_factory(board: ProgressBoard | None, workerinput: dict[str, Any]) -
 
 
 def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:
-    from .download import HUB_SUITES, download_suite_data
+    from .download import download_suite_data
+    from .suites.registry import hub_suites
 
     if options.data_root is None:
         raise ConfigError("--safety-download needs --safety-data DIR: the folder to download into")
-    for name in sorted({s.suite.name for s in selections} & set(HUB_SUITES)):
+    for name in sorted({s.suite.name for s in selections} & set(hub_suites())):
         download_suite_data(name, options.data_root)
 
 
 def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) -> GenerationStore | None:
     """The generation cache for this model and these generation parameters, or None when off.
     Replayed responses are not cached: reading them again is as cheap as the cache."""
-    if options.cache_dir is None or spec.kind == "replay":
+    if options.cache_dir is None or spec.backend.replays:
         return None
     from .backends import store_identity
     from .cache import Cache, GenerationStore

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .backends import BACKEND_KINDS
 from .controller import RunOutput
 from .document import AuditSection, GateStatus, GenerationSettings, SuiteResults
 from .summary import audit_lines, calibration_table, official_lines, unjudged_lines
@@ -114,7 +115,8 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines += [(f"  {printable(failure)}", {colour: True}) for failure in gate.failures]
     if run.interrupted:
         # Replayed responses are not cached (session.open_store): only a model's generations are.
-        cached = run.cache and model.backend != "replay"
+        kind = BACKEND_KINDS.get(model.backend) if model.backend else None
+        cached = run.cache and not (kind is not None and kind.replays)
         rerun = f" (generations made so far are in the cache {run.cache})" if cached else ""
         lines.append((f"the files hold the {len(document.items)} items that finished; rerun to complete{rerun}", {}))
     baseline = document.baseline

@@ -56,11 +56,11 @@ def test_cache_holds_json_only_and_a_weights_change_changes_the_fingerprint(tmp_
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"weights-1")
     (model / "config.json").write_text("{}")
-    first = fingerprint_model(cache, "hf", str(model), None)
+    first = fingerprint_model(cache, str(model), None)
     (model / "model.safetensors").write_bytes(b"weights-2")
-    second = fingerprint_model(cache, "hf", str(model), None)
+    second = fingerprint_model(cache, str(model), None)
     assert first.value != second.value and first.weights_hash
-    assert fingerprint_model(cache, "hf", "org/name", "0123456789abcdef0123456789abcdef01234567").value.endswith(
+    assert fingerprint_model(cache, "org/name", "0123456789abcdef0123456789abcdef01234567").value.endswith(
         "@0123456789abcdef0123456789abcdef01234567"
     )
 

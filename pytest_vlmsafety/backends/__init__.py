@@ -7,6 +7,7 @@ loading happens on the first item that needs the model.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,39 @@ class BackendSpec:
     base_url: str | None = None
 
     @property
+    def backend(self) -> BackendKind:
+        """What the spec's kind can do (its registration in `BACKEND_KINDS`)."""
+        return backend_kind(self.kind)
+
+    @property
     def is_noise(self) -> bool:
-        return self.kind == "tiny" or (self.kind == "vllm" and self.target == TINY_RANDOM)
+        return self.backend.noise or (self.backend.local and self.target == TINY_RANDOM)
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    """One kind of backend, registered once in `BACKEND_KINDS`: how it loads and what it can do.
+    Code outside this module asks these attributes, never the kind's name.
+
+    `load`: the backend for a spec and the run's options; `location`: the hub id or folder it loads
+    (None for a kind that loads no weights); `reported_as`: `model.backend` in the results;
+    `local`: loads weights in this process (`--vlm-device` applies); `replays`: its responses are
+    read from a file (never cached; no system prompt, no sampling; a test's answer is its own);
+    `served`: a model behind an OpenAI-compatible server, identified by its name and URL;
+    `renders_chat_template`: the system turn goes through the processor's chat template;
+    `text_judge`: as `--judge-model`, a text-only causal LM loads with AutoModelForCausalLM;
+    `noise`: random weights whatever the target; `locate`: the hub id or folder a local kind loads."""
+
+    name: str
+    load: Callable[[BackendSpec, RunOptions], Backend]
+    reported_as: str
+    local: bool = False
+    replays: bool = False
+    served: bool = False
+    renders_chat_template: bool = False
+    text_judge: bool = False
+    noise: bool = False
+    locate: Callable[[BackendSpec], str] = lambda spec: spec.target
 
 
 def accepted_forms() -> str:
@@ -123,74 +155,110 @@ def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
         options.vlm_retries, options.vlm_timeout_s, options.system_prompt, options.prompt_format,
     )
     if key not in _loaded:
-        if spec.kind == "openai":
-            from .openai_api import OpenAIBackend, RetryPolicy, resolve_base_url
-
-            _loaded[key] = OpenAIBackend(
-                spec.target,
-                spec=spec.raw,
-                base_url=resolve_base_url(spec.base_url or options.vlm_base_url),
-                concurrency=options.vlm_concurrency,
-                policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
-            )
-        elif spec.kind == "vllm":
-            from .vllm_engine import VllmBackend
-
-            _loaded[key] = VllmBackend(
-                model_location(spec),
-                spec=spec.raw,
-                revision=options.revision,
-                dtype=options.dtype,
-                tensor_parallel=options.vlm_tensor_parallel,
-                trust_remote_code=options.trust_remote_code,
-                noise=spec.is_noise,
-                processor_kwargs=options.processor_kwargs,
-                system_prompt=options.system_prompt,
-                prompt_format=options.prompt_format,
-            )
-        elif spec.kind == "replay":
-            from .replay import ReplayBackend
-
-            _loaded[key] = ReplayBackend(Path(spec.target))
-        else:
-            from .hf import HuggingFaceBackend
-
-            _loaded[key] = HuggingFaceBackend(
-                model_location(spec),
-                spec=spec.raw,
-                revision=options.revision,
-                dtype=options.dtype,
-                device=options.device,
-                trust_remote_code=options.trust_remote_code,
-                noise=spec.is_noise,
-                processor_kwargs=options.processor_kwargs,
-                system_prompt=options.system_prompt,
-                prompt_format=options.prompt_format,
-            )
+        _loaded[key] = spec.backend.load(spec, options)
     return _loaded[key]
+
+
+def _load_openai(spec: BackendSpec, options: RunOptions) -> Backend:
+    from .openai_api import OpenAIBackend, RetryPolicy, resolve_base_url
+
+    return OpenAIBackend(
+        spec.target,
+        spec=spec.raw,
+        base_url=resolve_base_url(spec.base_url or options.vlm_base_url),
+        concurrency=options.vlm_concurrency,
+        policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
+    )
+
+
+def _load_vllm(spec: BackendSpec, options: RunOptions) -> Backend:
+    from .vllm_engine import VllmBackend
+
+    return VllmBackend(
+        model_location(spec),
+        spec=spec.raw,
+        revision=options.revision,
+        dtype=options.dtype,
+        tensor_parallel=options.vlm_tensor_parallel,
+        trust_remote_code=options.trust_remote_code,
+        noise=spec.is_noise,
+        processor_kwargs=options.processor_kwargs,
+        system_prompt=options.system_prompt,
+        prompt_format=options.prompt_format,
+    )
+
+
+def _load_replay(spec: BackendSpec, options: RunOptions) -> Backend:
+    from .replay import ReplayBackend
+
+    return ReplayBackend(Path(spec.target))
+
+
+def _load_hf(spec: BackendSpec, options: RunOptions) -> Backend:
+    from .hf import HuggingFaceBackend
+
+    return HuggingFaceBackend(
+        model_location(spec),
+        spec=spec.raw,
+        revision=options.revision,
+        dtype=options.dtype,
+        device=options.device,
+        trust_remote_code=options.trust_remote_code,
+        noise=spec.is_noise,
+        processor_kwargs=options.processor_kwargs,
+        system_prompt=options.system_prompt,
+        prompt_format=options.prompt_format,
+    )
+
+
+def _tiny_location(spec: BackendSpec) -> str:
+    from .tiny import build_tiny_model
+
+    return str(build_tiny_model())
+
+
+def _vllm_location(spec: BackendSpec) -> str:
+    if spec.target != TINY_RANDOM:
+        return spec.target
+    from .vllm_engine import tiny_model_for_vllm
+
+    return str(tiny_model_for_vllm())
+
+
+# The backend kinds, one registration each (see `BackendKind`).
+BACKEND_KINDS: dict[str, BackendKind] = {
+    kind.name: kind
+    for kind in (
+        BackendKind("hf", _load_hf, "hf", local=True, renders_chat_template=True, text_judge=True),
+        # `tiny-random`: the hf backend on a tiny model with random weights, built on first use.
+        BackendKind("tiny", _load_hf, "hf", local=True, noise=True, locate=_tiny_location),
+        BackendKind("vllm", _load_vllm, "vllm", local=True, renders_chat_template=True, locate=_vllm_location),
+        BackendKind("replay", _load_replay, "replay", replays=True),
+        BackendKind("openai", _load_openai, "openai", served=True),
+    )
+}
+
+
+def backend_kind(name: str) -> BackendKind:
+    kind = BACKEND_KINDS.get(name)
+    if kind is None:
+        raise ConfigError(f"unknown backend kind {name!r}; accepted: {', '.join(BACKEND_KINDS)}")
+    return kind
 
 
 def model_location(spec: BackendSpec) -> str:
     """The hub id or folder a local backend loads; `tiny-random` is built on first use (in
     vLLM's weight layout for `vllm:tiny-random`)."""
-    if spec.kind == "tiny":
-        from .tiny import build_tiny_model
-
-        return str(build_tiny_model())
-    if spec.kind == "vllm" and spec.target == TINY_RANDOM:
-        from .vllm_engine import tiny_model_for_vllm
-
-        return str(tiny_model_for_vllm())
-    return spec.target
+    return spec.backend.locate(spec)
 
 
 def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tuple[ModelFingerprint, dict[str, Any]]:
     """(model fingerprint, generation parameters) that key this backend's generations in the
     cache. A served model is its name at its server's URL (never the API key); a local model
     its weights; each backend kind keys apart, since their outputs need not agree bit for bit."""
-    from ..cache import ModelFingerprint, fingerprint_model
+    from ..cache import ModelFingerprint, fingerprint_model, replay_fingerprint
 
-    if spec.kind == "openai":
+    if spec.backend.served:
         from .openai_api import resolve_base_url, server_fingerprint
 
         url = resolve_base_url(spec.base_url or options.vlm_base_url)
@@ -200,7 +268,10 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
         return ModelFingerprint(server_fingerprint(spec.target, url)), params
     from ..devices import probable_device_type
 
-    fingerprint = fingerprint_model(cache, spec.kind, model_location(spec), options.revision)
+    fingerprint = (
+        replay_fingerprint(cache, Path(spec.target)) if spec.backend.replays
+        else fingerprint_model(cache, model_location(spec), options.revision)
+    )
     device_type = probable_device_type(options.device)
     params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
     if options.processor_kwargs:  # absent when unset: keys of existing caches stay valid
@@ -214,11 +285,14 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
 
 __all__ = [
     "Backend",
+    "BACKEND_KINDS",
+    "BackendKind",
     "BackendSpec",
     "Generation",
     "GenerationRequest",
     "MODEL_ALIASES",
     "TINY_RANDOM",
+    "backend_kind",
     "load_backend",
     "parse_backend_spec",
     "store_identity",

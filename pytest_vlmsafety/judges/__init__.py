@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import LLM_JUDGE_NAME, Judge, RuleJudge
@@ -12,20 +12,28 @@ from .base import LLM_JUDGE_NAME, Judge, RuleJudge
 if TYPE_CHECKING:
     from ..options import RunOptions
 
-# name -> "module:Class"
+# The judges of no one suite, name -> "module:Class". A suite's own rule judges come with its
+# registration (suites/registry.py).
 JUDGES: dict[str, str] = {
     "refusal": "pytest_vlmsafety.judges.refusal:RefusalJudge",
-    "vscbench-rule": "pytest_vlmsafety.suites.vscbench:VscbenchRuleJudge",
-    "holisafe-rule": "pytest_vlmsafety.suites.holisafe:HoliSafeRuleJudge",
-    "unsafeconcepts-rule": "pytest_vlmsafety.suites.unsafeconcepts:UnsafeConceptsRuleJudge",
-    # The official RoBERTa answer classifiers (built from the options: --unsafeconcepts-classifiers).
-    "unsafeconcepts-classifier": "pytest_vlmsafety.judges.unsafeconcepts_classifier:UnsafeConceptsClassifierJudge",
     # Needs the run's options (--judge-model, --judge-prompt, the cache): built by `from_options`.
     LLM_JUDGE_NAME: "pytest_vlmsafety.judges.llm:LlmJudge",
 }
 
-# What --safety-judge accepts besides the registered names: `auto` picks each suite's own.
-JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGES)
+
+def judge_choices() -> tuple[str, ...]:
+    """What --safety-judge accepts: `auto` (each suite's own), these judges and the registered
+    suites' rule judges."""
+    from ..suites.registry import suite_judges
+
+    return ("auto", *JUDGES, *(name for name in suite_judges() if name not in JUDGES))
+
+
+def __getattr__(name: str) -> object:
+    # `JUDGE_CHOICES`: the old name of judge_choices(), read when asked for.
+    if name == "JUDGE_CHOICES":
+        return judge_choices()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Judges built so far, by what configured them: the name alone for a rule judge; the name, the
 # run's options and the base folder for a judge built from options (the LLM and refusal judges).
@@ -40,10 +48,15 @@ def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | Non
     cache under `base_dir`, the invocation directory) and `refusal` (its `--refusal-phrases`).
     `refusal` can also be built without options (no deployment phrases)."""
     target = JUDGES.get(name)
-    if target is None:
-        raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(JUDGE_CHOICES)}")
-    module_name, _, class_name = target.partition(":")
-    judge_class = getattr(importlib.import_module(module_name), class_name)
+    if target is not None:
+        module_name, _, class_name = target.partition(":")
+        judge_class: Any = getattr(importlib.import_module(module_name), class_name)
+    else:
+        from ..suites.registry import suite_judge_class
+
+        judge_class = suite_judge_class(name)
+        if judge_class is None:
+            raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(judge_choices())}")
     built_from_options = hasattr(judge_class, "from_options")
     key: tuple[object, ...] = (name, options, base_dir) if built_from_options else (name,)
     if key not in _instances:
@@ -56,4 +69,4 @@ def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | Non
     return _instances[key]
 
 
-__all__ = ["Judge", "RuleJudge", "JUDGES", "JUDGE_CHOICES", "get_judge"]
+__all__ = ["Judge", "RuleJudge", "JUDGES", "get_judge", "judge_choices"]

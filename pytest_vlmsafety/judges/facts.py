@@ -41,7 +41,7 @@ def unpinned_reason(judge_model: str) -> str | None:
     from ..backends import parse_backend_spec
 
     spec = parse_backend_spec(judge_model, option="--judge-model")
-    if spec.kind != "openai" or is_dated_snapshot(spec.target):
+    if not spec.backend.served or is_dated_snapshot(spec.target):
         return None
     from ..backends.openai_api import resolve_base_url
 
@@ -90,7 +90,7 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
         used=options.judge == LLM_JUDGE_NAME,
         model=spec.raw,
         kind=spec.kind,
-        snapshot=spec.target if spec.kind == "openai" and is_dated_snapshot(spec.target) else None,
+        snapshot=spec.target if spec.backend.served and is_dated_snapshot(spec.target) else None,
         revision=options.judge_revision,
         pinned=unpinned is None,
         prompts={

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import Backend, BackendSpec, GenerationRequest, load_backend, parse_backend_spec
 from ..backends.base import Sampling
-from ..cache import Cache, fingerprint_model, sha256_file, sha256_json
+from ..cache import Cache, fingerprint_model, replay_fingerprint, sha256_file, sha256_json
 from ..errors import ConfigError
 from ..items import SafetyItem, Verdict
 from .base import LLM_JUDGE_NAME, Judge
@@ -288,7 +288,7 @@ def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
     Guard, WildGuard, an Instruct model) loads with `AutoModelForCausalLM` (backends/hf_text.py).
     Any other spec shares `load_backend`'s instances, so a judge that is also the model under
     test is loaded once."""
-    if spec.kind == "hf":
+    if spec.backend.text_judge:
         from ..backends.hf_text import TextCausalLMBackend, is_text_only_model
 
         text_key = (spec, (options.judge_revision, options.dtype, options.device, options.trust_remote_code))
@@ -306,7 +306,7 @@ def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
                 trust_remote_code=options.trust_remote_code,
             )
             return _judge_backends[text_key]
-    if spec.kind != "openai":
+    if not spec.backend.served:
         # A hub judge loads at its own revision; --vlm-revision belongs to the model under test.
         return load_backend(spec, dataclasses.replace(options, revision=options.judge_revision))
     from ..backends.openai_api import JUDGE_API_KEY_VARIABLES, OpenAIBackend, RetryPolicy, resolve_base_url
@@ -328,17 +328,20 @@ def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
 def judge_fingerprint(spec: BackendSpec, options: RunOptions, cache: Cache) -> str:
     """What identifies the judge model's replies: a server's model name and URL, or the local
     weights (hub revision or file hashes) with the dtype."""
-    if spec.kind == "openai":
+    if spec.backend.served:
         from ..backends.openai_api import resolve_base_url, server_fingerprint
 
         return server_fingerprint(spec.target, resolve_base_url(spec.base_url))
-    kind, target = spec.kind, spec.target
+    target = spec.target
     if spec.is_noise:
         from ..backends.tiny import build_tiny_model
 
         target = str(build_tiny_model())
-    model = fingerprint_model(cache, "replay" if kind == "replay" else "hf", target, options.judge_revision)
-    return f"{kind}|{model.value}|dtype={options.dtype}"
+    model = (
+        replay_fingerprint(cache, Path(target)) if spec.backend.replays
+        else fingerprint_model(cache, target, options.judge_revision)
+    )
+    return f"{spec.kind}|{model.value}|dtype={options.dtype}"
 
 
 def build_llm_judge(options: RunOptions, base_dir: Path | None = None) -> LlmJudge:

@@ -14,8 +14,9 @@ A scheme is one object that owns everything benchmark-specific about LLM judging
 The LLM judge (judges/llm.py) knows no benchmark: it asks `scheme_for(item)` and calls these.
 A benchmark's scheme lives in its suite module (`Suite.judge_schemes`); the schemes here serve
 items by task: `refusal` (open questions), `choice` (multiple choice) and `safe_unsafe` (labels).
-A scheme of a suite that is not built in is added with `register_scheme` (in a conftest.py, at
-import time): items whose suite has the scheme's name are judged with it.
+A registered suite's schemes (suites/registry.py: built in, or another package's) come with its
+class. A scheme for a JSONL suite is added with `register_scheme` (in a conftest.py, at import
+time): items whose suite has the scheme's name are judged with it.
 """
 
 from __future__ import annotations
@@ -387,17 +388,17 @@ def scheme_for_task(item: SafetyItem) -> JudgeScheme:
 _registered: dict[str, JudgeScheme] = {}
 
 
-def _builtin_suite_classes() -> list[type[Suite]]:
-    from ..suites import BUILTIN_SUITES, builtin_suite_class
+def _registered_suite_classes() -> list[type[Suite]]:
+    from ..suites.registry import registrations_by_name
 
-    return [suite_class for name in BUILTIN_SUITES if (suite_class := builtin_suite_class(name)) is not None]
+    return [registration.suite_class() for registration in registrations_by_name().values()]
 
 
 def all_schemes() -> dict[str, JudgeScheme]:
-    """Every scheme by name: the built-in suites' own, then the schemes by task, then the
-    registered ones."""
+    """Every scheme by name: the registered suites' own, then the schemes by task, then those
+    added with `register_scheme`."""
     schemes: dict[str, JudgeScheme] = {}
-    for suite_class in _builtin_suite_classes():
+    for suite_class in _registered_suite_classes():
         for scheme in suite_class.judge_schemes:
             schemes[scheme.name] = scheme
     for scheme in (CHOICE_SCHEME, SAFE_UNSAFE_SCHEME, REFUSAL_SCHEME):
@@ -435,11 +436,11 @@ def unregister_scheme(name: str) -> None:
 
 
 def scheme_for(item: SafetyItem) -> JudgeScheme:
-    """The scheme of an item: its built-in suite's (`Suite.judge_scheme_for`), else the one
-    registered under its suite's name, else the one of its task."""
-    from ..suites import builtin_suite_class
+    """The scheme of an item: its registered suite's (`Suite.judge_scheme_for`), else the one
+    added under its suite's name with `register_scheme`, else the one of its task."""
+    from ..suites.registry import registered_suite_class
 
-    suite_class = builtin_suite_class(item.suite)
+    suite_class = registered_suite_class(item.suite)
     if suite_class is not None:
         return suite_class.judge_scheme_for(item)
     return _registered.get(item.suite) or scheme_for_task(item)

@@ -1,32 +1,35 @@
-"""Suites by name: the four benchmarks, the bundled sample, and user JSONL files."""
+"""Suites by name: the registered ones (the four benchmarks, the bundled sample, and those of other
+packages: registry.py), and user JSONL files."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
 from .base import Suite
-
-# name -> "module:Class"; imported only when selected.
-BUILTIN_SUITES: dict[str, str] = {
-    "sample": "pytest_vlmsafety.suites.sample:SampleSuite",
-    "vscbench": "pytest_vlmsafety.suites.vscbench:VscbenchSuite",
-    "holisafe": "pytest_vlmsafety.suites.holisafe:HoliSafeSuite",
-    "unsafeconcepts": "pytest_vlmsafety.suites.unsafeconcepts:UnsafeConceptsSuite",
-    "mis": "pytest_vlmsafety.suites.mis:MisSuite",
-}
+from .registry import (
+    SuiteOption,
+    SuiteRegistration,
+    option_values,
+    registered_suite_class,
+    registrations_by_name,
+    suite_names,
+    suite_registration,
+)
 
 
 def builtin_suite_class(name: str) -> type[Suite] | None:
-    """The class of the built-in suite `name` (its module imported now), else None."""
-    target = BUILTIN_SUITES.get(name)
-    if target is None:
-        return None
-    module_name, _, class_name = target.partition(":")
-    suite_class: type[Suite] = getattr(importlib.import_module(module_name), class_name)
-    return suite_class
+    """The class of the registered suite `name` (built-in or not; its module imported now), else
+    None. Kept under its old name; the registry is suites/registry.py."""
+    return registered_suite_class(name)
+
+
+def __getattr__(name: str) -> object:
+    # `BUILTIN_SUITES`: the old name of the registry's suite names, as a read-only view.
+    if name == "BUILTIN_SUITES":
+        return {n: r.suite for n, r in registrations_by_name().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,24 @@ def resolve_suite(spec: str) -> SuiteSelection:
             raise ConfigError(f"--safety-suite {spec!r}: no such suite file")
         return SuiteSelection(JsonlSuite(path), None)
     name, _, subset = spec.partition(":")
-    suite_class = builtin_suite_class(name)
-    if suite_class is None:
+    registration = suite_registration(name)
+    if registration is None:
         raise ConfigError(
-            f"unknown suite {spec!r}; accepted: {', '.join(BUILTIN_SUITES)}, or a path to a .jsonl suite file"
+            f"unknown suite {spec!r}; accepted: {', '.join(suite_names())}, or a path to a .jsonl suite file"
         )
-    suite = suite_class()
+    suite = registration.suite_class()()
+    suite.options = option_values(registration)
     if subset and subset not in suite.subsets:
         accepted = ", ".join(f"{name}:{s}" for s in suite.subsets) or f"{name} (no subsets)"
         raise ConfigError(f"unknown subset in --safety-suite {spec!r}; accepted: {accepted}")
     return SuiteSelection(suite, subset or None)
 
 
-__all__ = ["BUILTIN_SUITES", "Suite", "SuiteSelection", "builtin_suite_class", "resolve_suite"]
+__all__ = [
+    "Suite",
+    "SuiteOption",
+    "SuiteRegistration",
+    "SuiteSelection",
+    "builtin_suite_class",
+    "resolve_suite",
+]

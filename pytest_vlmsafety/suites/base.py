@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ..errors import DataError
@@ -40,6 +41,9 @@ class Suite(ABC):
     # Whether the official code sends an API model (OpenAI chat) the prompt text before the
     # image; our default, and every local model's chat template, puts the images first.
     api_text_first: ClassVar[bool] = False
+    # The suite's own options for this run, by flag (`SuiteOption`s of its registration, set by
+    # `resolve_suite`): empty for a suite that has none.
+    options: Mapping[str, Any] = MappingProxyType({})
 
     @abstractmethod
     def load(self, data_root: Path | None, subset: str | None = None) -> list[SafetyItem]:
@@ -93,10 +97,10 @@ class Suite(ABC):
 
 
 def api_text_first(suite_name: str) -> bool:
-    """Whether the built-in suite `suite_name` sends API models the text before the image."""
-    from . import builtin_suite_class
+    """Whether the registered suite `suite_name` sends API models the text before the image."""
+    from .registry import registered_suite_class
 
-    suite_class = builtin_suite_class(suite_name)
+    suite_class = registered_suite_class(suite_name)
     return suite_class is not None and suite_class.api_text_first
 
 

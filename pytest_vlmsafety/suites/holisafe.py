@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..download import hub_repo_id
 from ..errors import DataError
 from ..items import COMPLIED, REFUSED, UNPARSED_LABEL, MetaValue, Record, SafetyItem, Verdict
 from ..judges.base import LLM_JUDGE_NAME, RuleJudge
@@ -71,11 +70,12 @@ from ..judges.schemes import (
     unreadable_extra,
 )
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside, text_field
+from .registry import manifest_repo_id
 
 if TYPE_CHECKING:
     from ..options import RunOptions
 
-HUB_REPO_ID = hub_repo_id("holisafe")
+HUB_REPO_ID = manifest_repo_id("holisafe")
 DATA_FILE = "holisafe_bench.json"
 IMAGES_DIR = "images"
 MAX_NEW_TOKENS = 512

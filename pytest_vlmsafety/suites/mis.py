@@ -47,7 +47,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..download import hub_repo_id
 from ..errors import DataError
 from ..items import Record, SafetyItem, Verdict
 from ..judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
@@ -65,8 +64,9 @@ from ..judges.schemes import (
     single,
 )
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside, text_field
+from .registry import manifest_repo_id
 
-HUB_REPO_ID = hub_repo_id("mis")
+HUB_REPO_ID = manifest_repo_id("mis")
 MAX_NEW_TOKENS = 1024
 MIS_SPLITS: tuple[str, ...] = ("easy", "hard", "real")
 SPLIT_FILES: dict[str, str] = {split: f"mis_{split}.json" for split in MIS_SPLITS}

@@ -84,12 +84,12 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-from ..download import suite_manifest
 from ..errors import ConfigError, DataError
 from ..items import Record, SafetyItem, Verdict
 from ..judges.base import RuleJudge
 from ..judges.parsers import NA, SAFE, UNSAFE, option_texts_of, parse_option_str, read_choice, read_safe_unsafe
 from .base import OfficialMetrics, Suite, read_jsonl, require_file, resolve_inside, text_field
+from .registry import suite_manifest
 
 METADATA_FILE = "metadata.jsonl"
 PERCEPTION_FILE = "perception_metadata.jsonl"

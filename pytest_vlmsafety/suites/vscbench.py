@@ -103,12 +103,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..download import suite_manifest
 from ..errors import DataError
 from ..items import COMPLIED, REFUSED, Expected, MetaValue, Record, SafetyItem, Verdict
 from ..judges.base import LLM_JUDGE_NAME, RuleJudge
 from ..judges.schemes import JUDGE_NAME, JudgeCall, LabelScheme, Reading, refusal_verdict, single, unreadable_extra
 from .base import OfficialMetrics, Suite, require_file, resolve_inside
+from .registry import suite_manifest
 
 IMAGE_XLSX = "vscbench_image_centric.xlsx"
 TEXT_XLSX = "vscbench_text_centric.xlsx"
