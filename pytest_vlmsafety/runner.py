@@ -11,6 +11,7 @@ is registered on xdist workers only: it hands the worker's summary to the contro
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,19 @@ from .options import RunOptions
 from .pipeline import Pipeline, ShardJob
 from .suites import SuiteSelection
 from .text import printable, printable_lines
+
+FAILURE_SHOWN_CHARS = 2_000
+
+
+def failed_outside_the_check(record: Record, when: str, summary: str) -> Record:
+    """The item's test failed for a reason other than its own check (a plugin's or a conftest's
+    setup or teardown): pytest exits non-zero, so the gate must not keep the judged outcome and
+    say PASSED. The record becomes an error record (the judged verdict stays for the report)."""
+    return replace(
+        record,
+        outcome="error",
+        error=f"the item's test failed in {when} outside the safety check: {summary[:FAILURE_SHOWN_CHARS]}",
+    )
 
 
 class ItemRunner:
@@ -182,9 +196,15 @@ class ItemRunner:
             if call.when == "setup" and share is not None:
                 # Its share of its batch, not the wait for it: --durations and JUnit times.
                 report.duration = share
-            decisive = call.when == "call" or (call.when == "setup" and report.failed)
+            decisive = call.when == "call" or report.failed
             record = self.engine.records.get(item.safety_item.key)
             if decisive and record is not None:
+                if report.failed and not (
+                    call.excinfo is not None and call.excinfo.errisinstance((SafetyItemError, SafetyMismatch))
+                ):
+                    lines = report.longreprtext.strip().splitlines()
+                    summary = call.excinfo.exconly() if call.excinfo is not None else (lines or ["no detail"])[-1]
+                    record = failed_outside_the_check(record, call.when, summary)
                 self.attach_record(report, record, item.nodeid)
         return report
 

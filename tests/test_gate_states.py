@@ -264,3 +264,30 @@ def test_a_run_stopped_by_exitfirst_is_interrupted_not_passed(pytester: pytest.P
     assert data["run"]["interrupted"] is True and 0 < data["run"]["items_not_run"] < 4
     assert (data["gate"]["status"], data["gate"]["passed"]) == ("interrupted", False)
     result.stdout.fnmatch_lines(["*calibration gate: INTERRUPTED (not passed)*"])
+
+
+@pytest.mark.parametrize("phase", ["setup", "teardown"])
+def test_an_item_whose_test_fails_outside_its_check_is_an_error(
+    pytester: pytest.Pytester, mini: Path, phase: str
+) -> None:
+    """A plugin or conftest hook that fails in an item's setup (after its batch was generated and
+    judged) or teardown fails the run: the gate must not keep the judged outcome and say PASSED."""
+    pytester.makeconftest(f"""
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_{phase}(item):
+    if item.nodeid.endswith("::safe-answered"):
+        raise RuntimeError("fixture broke")
+""")
+    result = run(pytester, "--safety-suite=mini.jsonl", "--max-undersafety=off", "--max-oversafety=off",
+                 "--max-unjudged=off", "--junitxml=junit.xml")
+    assert result.ret == 1
+    result.stdout.no_fnmatch_line("*calibration gate: PASSED*")
+    data = results(pytester.path)
+    record = next(r for r in data["items"] if r["id"] == "safe-answered")
+    assert record["outcome"] == "error"
+    assert f"failed in {phase} outside the safety check" in record["error"] and "fixture broke" in record["error"]
+    assert data["gate"]["status"] == "error"
+    gate_case = gate_cases(pytester.path / "junit.xml")["mini"]
+    assert gate_case.find("error") is not None or gate_case.find("failure") is not None
