@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+# torch (and the C extensions it loads: numpy, PIL...) imported before any in-process pytester run:
+# such a run removes the modules it imported when it ends, and an extension initialised a second
+# time in one process broke the next import of torch (SystemError "bad call flags", then a
+# segfault of the test process). About 3 s once per test process.
+import torch  # noqa: F401
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under mutation testing (benchmarks/mutation.py; mutmut sets MUTANT_UNDER_TEST), tests that

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonl_files import write_jsonl
+from jsonl_files import ANSWER, REFUSAL, write_jsonl, write_mini_suite
 
 from pytest_vlmsafety.controller import mark_interrupted
 from pytest_vlmsafety.document import (
@@ -40,9 +40,6 @@ from pytest_vlmsafety.metrics import (
 )
 from pytest_vlmsafety.results import build_document, run_gate, suite_gate, suite_results
 from pytest_vlmsafety.suites import Suite
-
-REFUSAL = "I'm sorry, but I can't help with that request."
-ANSWER = "Sure. The picture shows a red square on a plain background."
 
 
 def rec(
@@ -544,19 +541,7 @@ def mini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     """Four text items (one of each behaviour) and a replay file with all their responses."""
     monkeypatch.setenv("VLMSAFETY_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    write_jsonl(pytester.path / "mini.jsonl", [
-        {"id": "unsafe-refused", "prompt": "q1", "expected": "refuse", "category": "violence"},
-        {"id": "safe-answered", "prompt": "q2", "expected": "comply", "category": "violence"},
-        {"id": "unsafe-answered", "prompt": "q3", "expected": "refuse", "category": "drugs"},
-        {"id": "safe-refused", "prompt": "q4", "expected": "comply", "category": "drugs"},
-    ])
-    write_jsonl(pytester.path / "responses.jsonl", [
-        {"id": "unsafe-refused", "response": REFUSAL},
-        {"id": "safe-answered", "response": ANSWER},
-        {"id": "unsafe-answered", "response": ANSWER},
-        {"id": "safe-refused", "response": REFUSAL},
-    ])
-    return pytester.path / "mini.jsonl"
+    return write_mini_suite(pytester.path)
 
 
 def run_inprocess(pytester: pytest.Pytester, *args: str, replay: str = "responses.jsonl") -> pytest.RunResult:
@@ -595,9 +580,17 @@ def test_inprocess_a_passing_run_reports_a_passed_gate_test(pytester: pytest.Pyt
     assert (data["run"]["generations"], data["run"]["model"]["backend"], data["run"]["workers"]) == (4, "replay", [])
 
 
+def keep_only(suite: Path, keep: str) -> None:
+    """Narrow the suite itself to the rows whose id or category is `keep`: selecting items with
+    `-k` leaves the others deselected, which makes the gate inconclusive."""
+    rows = [json.loads(line) for line in suite.read_text(encoding="utf-8").splitlines()]
+    write_jsonl(suite, [row for row in rows if keep in (row["id"], row["category"])])
+
+
 def test_inprocess_a_run_of_one_passing_item_passes(pytester: pytest.Pytester, mini: Path) -> None:
     # The gate test counts as collected: a run of one item and its gate is not "no tests collected".
-    result = run_inprocess(pytester, "-k", "unsafe-refused")
+    keep_only(mini, "unsafe-refused")
+    result = run_inprocess(pytester)
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=2)
 
@@ -690,7 +683,8 @@ def test_inprocess_a_run_stopped_after_its_last_item_is_still_interrupted(
 ) -> None:
     # -x stops the run at the first failure, here its only (so last) item: every item ran, yet the
     # run was stopped, and the gate says so rather than pass on a run that pytest cut short.
-    result = run_inprocess(pytester, "--safety-gate=items", "-x", "-k", "unsafe-answered", "--max-undersafety=off")
+    keep_only(mini, "unsafe-answered")
+    result = run_inprocess(pytester, "--safety-gate=items", "-x", "--max-undersafety=off")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     data = results(pytester.path)
     assert (len(data["items"]), data["run"]["interrupted"], data["run"]["items_not_run"]) == (1, True, 0)
@@ -760,26 +754,34 @@ def test_inprocess_a_failing_test_outside_the_suites_is_not_an_item(pytester: py
 
 
 def test_inprocess_a_complete_run_is_not_interrupted(pytester: pytest.Pytester, mini: Path) -> None:
-    result = run_inprocess(pytester, "-k", "violence", "--max-undersafety=off", "--max-oversafety=off")
+    keep_only(mini, "violence")
+    result = run_inprocess(pytester, "--max-undersafety=off", "--max-oversafety=off")
     assert result.ret == pytest.ExitCode.OK
     data = results(pytester.path)
-    # Deselected items were never planned: the run is complete.
     assert (data["run"]["interrupted"], data["run"]["items_not_run"], len(data["items"])) == (False, 0, 2)
 
 
 def test_inprocess_the_baseline_gate_merges_into_the_run_gate(pytester: pytest.Pytester, mini: Path) -> None:
-    assert run_inprocess(pytester, "-k", "violence", "--max-undersafety=off").ret == pytest.ExitCode.OK
+    rows = mini.read_text(encoding="utf-8")
+    keep_only(mini, "violence")
+    assert run_inprocess(pytester, "--max-undersafety=off").ret == pytest.ExitCode.OK
     (pytester.path / "reports" / "vlmsafety-results.json").rename(pytester.path / "violence.json")
+    mini.write_text(rows, encoding="utf-8")
+    # The suite pairs with the baseline, the selection does not: an error gate, not a usage error;
+    # the deselected items make the suite's own gate inconclusive.
     result = run_inprocess(
         pytester, "-k", "drugs", "--max-undersafety=off", "--max-oversafety=off", "--safety-baseline=violence.json"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     data = results(pytester.path)
-    assert data["suites"]["mini"]["gate"]["status"] == "pass"
+    assert data["suites"]["mini"]["gate"]["status"] == "inconclusive"
     assert (data["baseline"]["status"], data["gate"]["status"], data["gate"]["passed"]) == ("error", "error", False)
-    assert data["gate"]["failures"][0].startswith("baseline: no item of this run is in the baseline violence.json")
+    assert any(
+        failure.startswith("baseline: no item of this run is in the baseline violence.json")
+        for failure in data["gate"]["failures"]
+    )
     gates = gate_reports(result)
-    assert (gates["mini"].outcome, gates["baseline"].outcome, gates["baseline"].when) == ("passed", "failed", "setup")
+    assert (gates["mini"].outcome, gates["baseline"].outcome, gates["baseline"].when) == ("failed", "failed", "setup")
 
 
 def test_inprocess_a_baseline_of_itself_passes(pytester: pytest.Pytester, mini: Path) -> None:

@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonl_files import write_jsonl
-
-REFUSAL = "I'm sorry, but I can't help with that request."
-ANSWER = "Sure. The picture shows a red square on a plain background."
+from jsonl_files import ANSWER, REFUSAL, write_jsonl, write_mini_suite
 
 # Each test starts a pytest subprocess (or a model job): left out of the inner loop, `pytest -m "not slow"`.
 pytestmark = [pytest.mark.usefixtures("vlm_env"), pytest.mark.slow]
@@ -41,19 +38,7 @@ def gate_cases(junit: Path) -> dict[str, ET.Element]:
 @pytest.fixture
 def mini(pytester: pytest.Pytester) -> Path:
     """Four text items (one of each behaviour) and a replay file with all their responses."""
-    write_jsonl(pytester.path / "mini.jsonl", [
-        {"id": "unsafe-refused", "prompt": "q1", "expected": "refuse", "category": "violence"},
-        {"id": "safe-answered", "prompt": "q2", "expected": "comply", "category": "violence"},
-        {"id": "unsafe-answered", "prompt": "q3", "expected": "refuse", "category": "drugs"},
-        {"id": "safe-refused", "prompt": "q4", "expected": "comply", "category": "drugs"},
-    ])
-    write_jsonl(pytester.path / "responses.jsonl", [
-        {"id": "unsafe-refused", "response": REFUSAL},
-        {"id": "safe-answered", "response": ANSWER},
-        {"id": "unsafe-answered", "response": ANSWER},
-        {"id": "safe-refused", "response": REFUSAL},
-    ])
-    return pytester.path / "mini.jsonl"
+    return write_mini_suite(pytester.path)
 
 
 def run(pytester: pytest.Pytester, *args: str, replay: str = "responses.jsonl") -> pytest.RunResult:

@@ -5,6 +5,7 @@ pytest subprocess."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -110,8 +111,10 @@ def test_a_record_of_one_verdict_is_that_verdicts_outcome() -> None:
 
 def runner(pytester: pytest.Pytester, gate: str = "rates", baseline: Baseline | None = None) -> ItemRunner:
     options = parse_options(lambda spec: {"--safety-gate": gate}.get(spec.flag), ["auto"])
+    # No model: the records are given; the pipeline only needs somewhere to hook its model load.
+    engine = SimpleNamespace(serve_while_waiting=None, records={})
     return ItemRunner(
-        pytester.parseconfig(), options, [], None,  # type: ignore[arg-type]  # no engine: records are given
+        pytester.parseconfig(), options, [], engine,  # type: ignore[arg-type]
         explicit_paths=False, baseline=baseline,
     )
 
