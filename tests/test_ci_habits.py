@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonl_files import write_jsonl
+from jsonl_files import ANSWER, REFUSAL, write_jsonl
 
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.options import OPTION_SPECS, OptionSpec, check_no_empty_values
-
-REFUSAL = "I'm sorry, but I can't help with that request."
-ANSWER = "Sure. The picture shows a red square on a plain background."
 
 pytestmark = pytest.mark.usefixtures("vlm_env")
 

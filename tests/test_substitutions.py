@@ -9,10 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonl_files import write_jsonl
-
-REFUSAL = "I'm sorry, but I can't help with that request."
-ANSWER = "Sure. The picture shows a red square on a plain background."
+from jsonl_files import REFUSAL, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("vlm_env")
 
