@@ -130,7 +130,8 @@ def unjudged_counts(records: Iterable[Record]) -> dict[str, int]:
     """Per rate, the items that would count towards it but were not judged (see UNJUDGED_OUTCOMES)."""
     counts = {kind: 0 for kind in RATE_EXPECTED}
     for record in records:
-        if record.task == "choice" or record.outcome not in UNJUDGED_OUTCOMES:
+        # A human label decided the item (one of "neither" is out of the measurement by design).
+        if record.task == "choice" or record.outcome not in UNJUDGED_OUTCOMES or record.human_label is not None:
             continue
         for kind, (expected, _) in RATE_EXPECTED.items():
             if record.expected == expected:
@@ -218,7 +219,14 @@ def evaluate_gate(
             result.failures.append(f"{described} > max {limit:g}")
         left_out = (unparsed or {}).get(kind, 0)
         if left_out and len(statuses) == decided:  # measured within the maximum: unless the unparsed...
-            worst = _worst_case(summary["count"], summary["total"], left_out, thresholds.on)
+            if kind in (shown or {}):
+                # A corrected rate (human audit): its estimate, or its interval's top, with each
+                # unparsed item no one labelled a failure among the rate's items.
+                base = high if thresholds.on == "interval" else rate
+                total = summary["total"]
+                worst = (base * max(total - left_out, 0) + left_out) / total if total else 1.0
+            else:
+                worst = _worst_case(summary["count"], summary["total"], left_out, thresholds.on)
             if worst > limit:
                 statuses.append("inconclusive")
                 result.failures.append(
