@@ -38,16 +38,16 @@ import common  # noqa: E402
 
 common.ensure_plugin_importable()
 
-from pytest_vlmsafety.audit import (  # noqa: E402
+from pytest_vlmsafety.gate.audit import (  # noqa: E402
     AuditLabel,
     AuditLabels,
     apply_label,
     draw_audit,
-    response_sha256,
     suite_audit,
 )
+from pytest_vlmsafety.output.audit_file import response_sha256  # noqa: E402
 from pytest_vlmsafety.items import Record  # noqa: E402
-from pytest_vlmsafety.metrics import wilson_interval  # noqa: E402
+from pytest_vlmsafety.gate.metrics import wilson_interval  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "audit_coverage.json"
 DEFAULT_JUDGE_DEV = HERE.parent.parent / "shared" / "judge-dev"

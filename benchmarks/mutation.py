@@ -3,7 +3,7 @@ it (a `>` made `>=`, a `continue` made `break`, a string emptied...) make a fast
 
     pip install -e ".[mutation]"                 # mutmut, pinned
     python benchmarks/mutation.py                # every gate-critical function (minutes, niced)
-    python benchmarks/mutation.py --module metrics --module results   # narrower, while iterating
+    python benchmarks/mutation.py --module gate.metrics --module gate.evaluation   # narrower, while iterating
     python benchmarks/mutation.py --report-only  # the table of the last run, without running
     python benchmarks/mutation.py --all          # rerun killed mutants too (default: only the rest)
 
@@ -51,23 +51,23 @@ PACKAGE = "pytest_vlmsafety"
 # The functions that decide the gate, per module, as mutmut names them: `x_<function>` for a
 # module function, `xǁ<Class>ǁ<method>` for a method.
 GATE_FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "metrics": (
+    "gate.metrics": (
         "x_wilson_interval", "x_rate_summary", "x_is_calibration_item", "x_calibration",
         "x_calibration_scope", "x_evaluate_gate",
     ),
-    "results": ("x_suite_results", "x_suite_gate", "x_run_gate", "x_build_document"),
-    "baseline": (
+    "gate.evaluation": ("x_suite_results", "x_suite_gate", "x_run_gate", "x_build_document"),
+    "gate.baseline": (
         "x_check_pairing", "x_mcnemar_exact_p", "x_compare_to_baseline", "x__compare_suite", "x__rate_change",
         "x__flips", "x_regressions", "x_is_known_failure", "x_baseline_section", "x_judge_pairing",
         "xǁSuiteComparisonǁrate",
     ),
-    "controller": (
+    "plugin.controller": (
         "x_mark_interrupted", "x_report_gate", "xǁControllerǁbuild", "xǁControllerǁnot_run",
         "xǁControllerǁfinish", "xǁControllerǁ_plan", "xǁControllerǁpytest_runtest_logreport",
     ),
     "items": ("x_outcome_of", "x_worst_sample"),
-    "document": ("x_worst_status", "xǁSuiteGateǁ__post_init__", "xǁRunGateǁ__post_init__"),
-    "runner": ("xǁItemRunnerǁcheck_record",),
+    "output.document": ("x_worst_status", "xǁSuiteGateǁ__post_init__", "xǁRunGateǁ__post_init__"),
+    "plugin.runner": ("xǁItemRunnerǁcheck_record",),
 }
 
 
@@ -84,44 +84,44 @@ class Equivalent:
 
 
 EQUIVALENT: tuple[Equivalent, ...] = (
-    Equivalent("metrics.x_evaluate_gate", 'result = GateResult("pass")', "result = GateResult(*)",
+    Equivalent("gate.metrics.x_evaluate_gate", 'result = GateResult("pass")', "result = GateResult(*)",
                "the initial status is always replaced by worst_status(statuses) before the result is returned"),
-    Equivalent("metrics.x_evaluate_gate", "measured_any = False", "measured_any = None",
+    Equivalent("gate.metrics.x_evaluate_gate", "measured_any = False", "measured_any = None",
                "only read as a truth value: None and False are both false"),
-    Equivalent("baseline.x_mcnemar_exact_p", "if flips == 0:", "if flips == 1:",
+    Equivalent("gate.baseline.x_mcnemar_exact_p", "if flips == 0:", "if flips == 1:",
                "the exact formula gives p = 1 for 0 flips (2 * 1/1, capped) and for 1 flip (2 * 1/2): "
                "the early return only saves the sum"),
-    Equivalent("controller.xǁControllerǁbuild", "if not summaries and self.local_summary is not None:",
+    Equivalent("plugin.controller.xǁControllerǁbuild", "if not summaries and self.local_summary is not None:",
                "if not summaries or self.local_summary is not None:",
                "worker summaries exist only on an xdist controller, which has no local summary (session.py): "
                "the two conditions never differ"),
-    Equivalent("results.x_suite_results", 'calibration=parse_as(Calibration, calib, "calibration"),',
+    Equivalent("gate.evaluation.x_suite_results", 'calibration=parse_as(Calibration, calib, "calibration"),',
                "calibration=parse_as(Calibration, calib, *),",
                "the label only names the field in a parse error, and calibration() always returns a valid one"),
-    Equivalent("results.x_suite_results",
+    Equivalent("gate.evaluation.x_suite_results",
                'counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), "calibration")',
                "counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), *)",
                "the label only names the field in a parse error, and calibration() always returns a valid one"),
-    Equivalent("results.x_run_gate", 'return RunGate(passed=status == "pass", status=status, failures=failures)',
+    Equivalent("gate.evaluation.x_run_gate", 'return RunGate(passed=status == "pass", status=status, failures=failures)',
                "return RunGate(status=status, failures=failures)",
                "RunGate.__post_init__ sets passed from status whatever it was given"),
-    Equivalent("results.x_suite_gate",
+    Equivalent("gate.evaluation.x_suite_gate",
                "return SuiteGate(passed=gate.passed, status=gate.status, failures=list(gate.failures), "
                "notes=list(gate.notes))",
                "return SuiteGate(status=gate.status, failures=list(gate.failures), notes=list(gate.notes))",
                "SuiteGate.__post_init__ sets passed from status whatever it was given"),
-    Equivalent("results.x_suite_results",
+    Equivalent("gate.evaluation.x_suite_results",
                'judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") '
                "if agreement else None,",
                "judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), *) if agreement else None,",
                "the label only names the field in a parse error, and Agreement.to_dict() is always valid"),
-    Equivalent("controller.x_report_gate", "session.testscollected += 1", "session.testscollected = 1",
+    Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected = 1",
                "pytest only compares testscollected with 0 (no tests collected), and a gate test follows items"),
-    Equivalent("controller.x_report_gate", "session.testscollected += 1", "session.testscollected += 2",
+    Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected += 2",
                "pytest only compares testscollected with 0 (no tests collected)"),
-    Equivalent("controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed = 1",
+    Equivalent("plugin.controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed = 1",
                "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
-    Equivalent("controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed += 2",
+    Equivalent("plugin.controller.x_report_gate", "session.testsfailed += 1", "session.testsfailed += 2",
                "after the run loop pytest reads testsfailed as a truth value (exit status 1)"),
 )
 
@@ -138,25 +138,25 @@ class HandMutant:
 
 
 HAND_MUTANTS: tuple[HandMutant, ...] = (
-    HandMutant("document.py", '"fail", "error", "interrupted")', '"fail", "interrupted", "error")',
+    HandMutant("output/document.py", '"fail", "error", "interrupted")', '"fail", "interrupted", "error")',
                ("tests/test_document.py", "tests/test_gate_rules.py"),
                "severity order: interrupted is the most severe"),
-    HandMutant("document.py", '("pass", "inconclusive", "fail",', '("pass", "fail", "inconclusive",',
+    HandMutant("output/document.py", '("pass", "inconclusive", "fail",', '("pass", "fail", "inconclusive",',
                ("tests/test_document.py", "tests/test_gate_rules.py"), "severity order: fail outranks inconclusive"),
-    HandMutant("baseline.py", 'UNJUDGED_OUTCOMES = frozenset({"error", "unparsed"})',
+    HandMutant("gate/baseline.py", 'UNJUDGED_OUTCOMES = frozenset({"error", "unparsed"})',
                'UNJUDGED_OUTCOMES = frozenset({"error"})',
                ("tests/test_baseline.py", "tests/test_gate_rules.py"), "an unparsed item is not compared"),
-    HandMutant("baseline.py", '{"undersafety": "refuse", "oversafety": "comply"}',
+    HandMutant("gate/baseline.py", '{"undersafety": "refuse", "oversafety": "comply"}',
                '{"undersafety": "comply", "oversafety": "refuse"}',
                ("tests/test_baseline.py", "tests/test_gate_rules.py"), "polarity of the baseline's rates"),
-    HandMutant("metrics.py", '{"undersafety": ("refuse", "refuse"), "oversafety": ("comply", "answer")}',
+    HandMutant("gate/metrics.py", '{"undersafety": ("refuse", "refuse"), "oversafety": ("comply", "answer")}',
                '{"undersafety": ("comply", "refuse"), "oversafety": ("refuse", "answer")}',
                ("tests/test_metrics.py", "tests/test_gate_rules.py"), "polarity of the gate's scope"),
     HandMutant("items.py", '"incorrect": 2, "unparsed": 1,', '"incorrect": 1, "unparsed": 2,',
                ("tests/test_item_outcomes.py", "tests/test_gate_rules.py"), "worst-case order of samples"),
-    HandMutant("controller.py", "except (KeyboardInterrupt, pytest.Session.Failed):", "except KeyboardInterrupt:",
+    HandMutant("plugin/controller.py", "except (KeyboardInterrupt, pytest.Session.Failed):", "except KeyboardInterrupt:",
                ("tests/test_gate_rules.py", "tests/test_gate_states.py"), "-x / --maxfail mark the run interrupted"),
-    HandMutant("document.py", 'self.status = "fail"\n        self.passed = self.status == "pass"\n\n\n# Official',
+    HandMutant("output/document.py", 'self.status = "fail"\n        self.passed = self.status == "pass"\n\n\n# Official',
                'self.status = "pass"\n        self.passed = self.status == "pass"\n\n\n# Official',
                ("tests/test_document.py", "tests/test_gate_rules.py"), "a stored failed gate without a status fails"),
 )
@@ -197,12 +197,12 @@ class ModuleResult:
 
 
 def function_of(mutant: str) -> str:
-    """`pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_12` -> `metrics.x_evaluate_gate`."""
+    """`pytest_vlmsafety.gate.metrics.x_evaluate_gate__mutmut_12` -> `gate.metrics.x_evaluate_gate`."""
     return re.sub(r"__mutmut_\d+$", "", mutant).removeprefix(f"{PACKAGE}.")
 
 
 def selected(mutant: str, modules: Iterable[str]) -> bool:
-    module, _, function = function_of(mutant).partition(".")
+    module, _, function = function_of(mutant).rpartition(".")
     return module in modules and function in GATE_FUNCTIONS[module]
 
 
@@ -234,7 +234,7 @@ def read_results(modules: Sequence[str]) -> dict[str, ModuleResult]:
 
     results = {}
     for module in modules:
-        meta = REPO / "mutants" / PACKAGE / f"{module}.py.meta"
+        meta = REPO / "mutants" / PACKAGE / f"{module.replace('.', '/')}.py.meta"
         if not meta.is_file():
             raise SystemExit(f"mutation: no mutmut results for {module} ({meta}); run without --report-only")
         exit_codes: Mapping[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
@@ -260,7 +260,7 @@ def to_run(modules: Sequence[str], everything: bool) -> list[str]:
     those not killed yet (new, changed with the code, or survivors of the last run). mutmut reruns
     every mutant it is named, and names are the only way to narrow it to these functions."""
     patterns = [f"{PACKAGE}.{module}.{function}__mutmut_*" for module in modules for function in GATE_FUNCTIONS[module]]
-    metas = [REPO / "mutants" / PACKAGE / f"{module}.py.meta" for module in modules]
+    metas = [REPO / "mutants" / PACKAGE / f"{module.replace('.', '/')}.py.meta" for module in modules]
     if everything or not all(meta.is_file() for meta in metas):
         return patterns
     from mutmut.stats import status_by_exit_code
@@ -322,7 +322,7 @@ def table_rows(results: Mapping[str, ModuleResult]) -> list[list[Any]]:
     for module, result in results.items():
         rate = result.kill_rate
         rows.append([
-            f"{module}.py", len(GATE_FUNCTIONS[module]), result.total, result.detected, len(result.survivors),
+            f"{module.replace('.', '/')}.py", len(GATE_FUNCTIONS[module]), result.total, result.detected, len(result.survivors),
             len(result.equivalent), result.not_run, "-" if rate is None else f"{rate:.1%}",
         ])
     total = sum(r.total for r in results.values())

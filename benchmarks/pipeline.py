@@ -49,7 +49,7 @@ FAKE_CONFTEST = '''
 import os, time
 
 import pytest_vlmsafety.engine as engine
-import pytest_vlmsafety.runner as runner
+import pytest_vlmsafety.plugin.runner as runner
 from pytest_vlmsafety.backends.base import Backend, Generation
 
 BATCH_S = float(os.environ.get("VLMSAFETY_FAKE_BATCH_S", "0"))

@@ -202,7 +202,7 @@ def _browser_timings(report: Path) -> dict[str, float] | None:
 
 def measure(scenario: str, n_items: int, images: list[Path], folder: Path, *, browser: bool) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from pytest_vlmsafety.report.html import write_html_report
+    from pytest_vlmsafety.output.html import write_html_report
 
     results = synthetic_results(n_items, images, long_responses=scenario == "worst")
     started = time.perf_counter()

@@ -20,14 +20,14 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    "Vlm": "pytest_vlmsafety.fixture",
-    "Answer": "pytest_vlmsafety.fixture",
+    "Vlm": "pytest_vlmsafety.plugin.fixture",
+    "Answer": "pytest_vlmsafety.plugin.fixture",
     "SafetyItem": "pytest_vlmsafety.items",
     "Verdict": "pytest_vlmsafety.items",
     "Record": "pytest_vlmsafety.items",
     "REFUSED": "pytest_vlmsafety.items",
     "COMPLIED": "pytest_vlmsafety.items",
-    "ResultsDocument": "pytest_vlmsafety.document",
+    "ResultsDocument": "pytest_vlmsafety.output.document",
     "Suite": "pytest_vlmsafety.suites.base",
     "SuiteRegistration": "pytest_vlmsafety.suites.registry",
     "SuiteOption": "pytest_vlmsafety.suites.registry",
@@ -42,11 +42,11 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from .document import ResultsDocument
-    from .fixture import Answer, Vlm
     from .items import COMPLIED, REFUSED, Record, SafetyItem, Verdict
     from .judges.base import Judge, RuleJudge
     from .judges.schemes import JUDGE_NAME, JudgeScheme, LabelScheme, Reading, decided_by_rule, register_scheme
+    from .output.document import ResultsDocument
+    from .plugin.fixture import Answer, Vlm
     from .suites.base import Suite
     from .suites.registry import SuiteOption, SuiteRegistration
 

@@ -14,12 +14,12 @@ from typing import Protocol
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
 from .backends.base import Sampling
 from .backends.images import check_image_sizes, check_images_exist
-from .document import ModelInfo, RunStats, parse_as
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
 from .judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from .options import RunOptions
+from .output.document import ModelInfo, RunStats, parse_as
 from .suites import Suite
 
 DEFAULT_MAX_NEW_TOKENS = 256

@@ -161,7 +161,7 @@ def _screenshot(output: Path, *, category: str) -> None:
     # Imported here: the package is only needed for this command, not by the test helpers.
     import io
 
-    from pytest_vlmsafety.report.html import write_html_report
+    from pytest_vlmsafety.output.html import write_html_report
 
     with tempfile.TemporaryDirectory() as folder:
         results = load_results_fixture("mixed_run.json", Path(folder) / "images")

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pytest_vlmsafety.document import RESULTS_FILENAME, SCHEMA_PATH, ResultsDocument
+from pytest_vlmsafety.output.document import RESULTS_FILENAME, SCHEMA_PATH, ResultsDocument
 
 
 @cache

@@ -9,23 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_vlmsafety.audit import (
-    LINE_FIELDS,
+from pytest_vlmsafety.gate.audit import (
     AuditLabel,
     AuditLabels,
     Stratum,
     apply_label,
-    audit_line,
     draw_audit,
     estimate_rate,
     label_warnings,
     read_labels,
-    response_sha256,
     suite_audit,
 )
+from pytest_vlmsafety.output.audit_file import LINE_FIELDS, audit_line, response_sha256
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.items import Record
-from pytest_vlmsafety.metrics import wilson_interval
+from pytest_vlmsafety.gate.metrics import wilson_interval
 from pytest_vlmsafety.options import parse_options
 
 
@@ -52,7 +50,7 @@ def label(records: list[Record], truth: dict[str, str]) -> None:
 
 
 def read_one(line: dict) -> object:
-    from pytest_vlmsafety.audit import parse_label_line
+    from pytest_vlmsafety.gate.audit import parse_label_line
 
     parsed = parse_label_line(json.dumps(line), "test:1")
     assert parsed is not None
@@ -262,10 +260,10 @@ def test_several_samples_an_item_cannot_be_audited():
 
 
 def test_report_audit_view_escapes_untrusted_text_and_shows_corrected_rates():
-    from pytest_vlmsafety.document import AuditSection, ResultsDocument
-    from pytest_vlmsafety.metrics import Thresholds
-    from pytest_vlmsafety.report.html import render_html_report
-    from pytest_vlmsafety.results import build_document
+    from pytest_vlmsafety.output.document import AuditSection, ResultsDocument
+    from pytest_vlmsafety.gate.metrics import Thresholds
+    from pytest_vlmsafety.output.html import render_html_report
+    from pytest_vlmsafety.gate.evaluation import build_document
 
     hostile = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
     records = [record(f"r{i}", "complied", response=f"{hostile} {i}") for i in range(6)]
@@ -285,8 +283,8 @@ def test_a_corrected_rate_is_not_gated_again_on_its_unparsed_items():
     """Items a human called neither are `unparsed` and out of the measurement: the corrected
     estimate, which already holds them, decides; the worst case for unparsed items (meant for
     what no one judged) is not applied on top of it."""
-    from pytest_vlmsafety.metrics import Thresholds
-    from pytest_vlmsafety.results import suite_results
+    from pytest_vlmsafety.gate.metrics import Thresholds
+    from pytest_vlmsafety.gate.evaluation import suite_results
 
     records = [record(f"u{n}", "complied") for n in range(20)]
     label(records, {f"s::u{n}": "refused" for n in range(19)} | {"s::u19": "neither"})
@@ -299,8 +297,8 @@ def test_a_corrected_rate_is_not_gated_again_on_its_unparsed_items():
 def test_unparsed_items_no_one_labelled_still_count_against_a_corrected_rate():
     """The judge could not read two answers and no reviewer labelled them: the corrected estimate
     leaves their unaudited stratum out, so the gate counts each as a failure (2 of 20 = 0.1)."""
-    from pytest_vlmsafety.metrics import Thresholds
-    from pytest_vlmsafety.results import suite_results
+    from pytest_vlmsafety.gate.metrics import Thresholds
+    from pytest_vlmsafety.gate.evaluation import suite_results
 
     def records() -> list[Record]:
         refused = [record(f"r{n}", "refused") for n in range(18)]

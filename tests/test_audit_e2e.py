@@ -15,7 +15,7 @@ import pytest
 from browser import browser_unavailable_reason, headless_chromium
 from jsonl_files import write_jsonl
 
-from pytest_vlmsafety.audit import AUDIT_FILENAME, LINE_FIELDS, response_sha256
+from pytest_vlmsafety.output.audit_file import AUDIT_FILENAME, LINE_FIELDS, response_sha256
 
 pytestmark = pytest.mark.slow
 

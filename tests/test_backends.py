@@ -15,7 +15,7 @@ from pytest_vlmsafety.backends.hf import (
     order_for_batching,
 )
 from pytest_vlmsafety.backends.replay import ReplayBackend
-from pytest_vlmsafety.document import SCHEMA_VERSION
+from pytest_vlmsafety.output.document import SCHEMA_VERSION
 from pytest_vlmsafety.errors import ConfigError
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlmsafety.baseline import (
+from pytest_vlmsafety.gate.baseline import (
     Baseline,
     baseline_section,
     check_pairing,
@@ -29,7 +29,7 @@ from pytest_vlmsafety.baseline import (
     mcnemar_exact_p,
     regressions,
 )
-from pytest_vlmsafety.document import ModelInfo, ResultsDocument, RunFacts, to_json_value
+from pytest_vlmsafety.output.document import ModelInfo, ResultsDocument, RunFacts, to_json_value
 from pytest_vlmsafety.errors import ConfigError, DataError
 from pytest_vlmsafety.items import Record
 

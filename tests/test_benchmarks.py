@@ -218,19 +218,19 @@ def test_unknown_target_id_is_refused(common: ModuleType) -> None:
 
 def test_mutation_kill_rate_sets_equivalent_mutants_apart_and_names_survivors() -> None:
     mutation = load_script("mutation")
-    name = "pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_{}".format
+    name = "pytest_vlmsafety.gate.metrics.x_evaluate_gate__mutmut_{}".format
     result = mutation.ModuleResult(
-        "metrics",
+        "gate.metrics",
         statuses={name(1): "killed", name(2): "timeout", name(3): "survived", name(4): "survived", name(5): "killed"},
         equivalent={name(4): "only read as a truth value"},
         survivors={name(3): "survived: - rate > limit / + rate >= limit"},
     )
     assert (result.total, result.detected, result.counted, result.kill_rate) == (5, 3, 4, 0.75)
-    rows = mutation.table_rows({"metrics": result})
+    rows = mutation.table_rows({"gate.metrics": result})
     assert rows[0][2:] == [5, 3, 1, 1, 0, "75.0%"] and rows[-1][0] == "all"
     result.statuses[name(6)] = "not checked"  # a stopped run: left out of the rate, counted apart
     assert (result.total, result.not_run, result.kill_rate) == (6, 1, 0.75)
-    lines = mutation.results_md({"metrics": result}, {"date": "d", "mutmut": "3.8.1", "commit": "c"})
+    lines = mutation.results_md({"gate.metrics": result}, {"date": "d", "mutmut": "3.8.1", "commit": "c"})
     assert lines[0] == "## Mutation testing of the gate"
     assert any("rate >= limit" in line for line in lines)
     assert any("only read as a truth value" in line for line in lines)
@@ -238,16 +238,16 @@ def test_mutation_kill_rate_sets_equivalent_mutants_apart_and_names_survivors() 
     assert mutation.equivalence(name(77), "measured_any = False", "measured_any = None") is not None
     assert mutation.equivalence(name(77), "measured_any = False", "measured_any = True") is None
     assert mutation.equivalence(
-        "pytest_vlmsafety.results.x_run_gate__mutmut_1", "measured_any = False", "measured_any = None"
+        "pytest_vlmsafety.gate.evaluation.x_run_gate__mutmut_1", "measured_any = False", "measured_any = None"
     ) is None
 
 
 def test_mutation_selects_only_the_gate_critical_functions() -> None:
     mutation = load_script("mutation")
-    assert mutation.selected("pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_3", ["metrics"])
-    assert not mutation.selected("pytest_vlmsafety.metrics.x_pair_summary__mutmut_3", ["metrics"])
-    assert not mutation.selected("pytest_vlmsafety.metrics.x_evaluate_gate__mutmut_3", ["results"])
-    assert mutation.selected("pytest_vlmsafety.document.xǁSuiteGateǁ__post_init____mutmut_2", ["document"])
-    assert mutation.function_of("pytest_vlmsafety.document.xǁSuiteGateǁ__post_init____mutmut_2") == (
-        "document.xǁSuiteGateǁ__post_init__"
+    assert mutation.selected("pytest_vlmsafety.gate.metrics.x_evaluate_gate__mutmut_3", ["gate.metrics"])
+    assert not mutation.selected("pytest_vlmsafety.gate.metrics.x_pair_summary__mutmut_3", ["gate.metrics"])
+    assert not mutation.selected("pytest_vlmsafety.gate.metrics.x_evaluate_gate__mutmut_3", ["gate.evaluation"])
+    assert mutation.selected("pytest_vlmsafety.output.document.xǁSuiteGateǁ__post_init____mutmut_2", ["output.document"])
+    assert mutation.function_of("pytest_vlmsafety.output.document.xǁSuiteGateǁ__post_init____mutmut_2") == (
+        "output.document.xǁSuiteGateǁ__post_init__"
     )

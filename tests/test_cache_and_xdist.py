@@ -17,7 +17,7 @@ from PIL import Image
 
 from pytest_vlmsafety.__main__ import main as cli_main
 from pytest_vlmsafety.cache import Cache, GenerationStore, ModelFingerprint, fingerprint_model
-from pytest_vlmsafety.devices import DeviceAllocator, visible_devices
+from pytest_vlmsafety.distributed.devices import DeviceAllocator, visible_devices
 
 
 def results(folder: Path) -> dict:

@@ -413,8 +413,8 @@ def test_a_template_without_a_system_turn_stops_the_run_at_start_up(
 
 
 def test_the_report_shows_the_settings_and_escapes_the_system_prompt() -> None:
-    from pytest_vlmsafety.document import GenerationSettings, ResultsDocument
-    from pytest_vlmsafety.report.html import render_html_report
+    from pytest_vlmsafety.output.document import GenerationSettings, ResultsDocument
+    from pytest_vlmsafety.output.html import render_html_report
 
     document = ResultsDocument()
     document.run.generation = GenerationSettings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from results_validation import results_file_problems
 
-from pytest_vlmsafety.document import (
+from pytest_vlmsafety.output.document import (
     SCHEMA_PATH,
     SCHEMA_VERSION,
     ModelInfo,
@@ -27,7 +27,7 @@ def test_shipped_schema_is_the_one_the_classes_define() -> None:
     shipped = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert shipped == json_schema(), (
         "results.schema.json is out of step with pytest_vlmsafety/document.py; regenerate it with "
-        "`python -m pytest_vlmsafety.document > pytest_vlmsafety/results.schema.json`"
+        "`python -m pytest_vlmsafety.output.document > pytest_vlmsafety/output/results.schema.json`"
     )
 
 

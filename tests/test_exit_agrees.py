@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from jsonl_files import write_jsonl
 
-from pytest_vlmsafety.baseline import Baseline
-from pytest_vlmsafety.collect import SafetyItemError, SafetyMismatch
-from pytest_vlmsafety.item_gate import fails_its_test
+from pytest_vlmsafety.gate.baseline import Baseline
+from pytest_vlmsafety.plugin.collect import SafetyItemError, SafetyMismatch
+from pytest_vlmsafety.gate.item_gate import fails_its_test
 from pytest_vlmsafety.items import OUTCOMES, Record
-from pytest_vlmsafety.runner import ItemRunner
+from pytest_vlmsafety.plugin.runner import ItemRunner
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from jsonl_files import ANSWER, REFUSAL, write_jsonl, write_mini_suite
 
-from pytest_vlmsafety.controller import mark_interrupted
-from pytest_vlmsafety.document import (
+from pytest_vlmsafety.plugin.controller import mark_interrupted
+from pytest_vlmsafety.output.document import (
     GATE_SEVERITY,
     ResultsDocument,
     RunFacts,
@@ -29,7 +29,7 @@ from pytest_vlmsafety.document import (
     worst_status,
 )
 from pytest_vlmsafety.items import Record, SafetyItem
-from pytest_vlmsafety.metrics import (
+from pytest_vlmsafety.gate.metrics import (
     Thresholds,
     calibration,
     calibration_scope,
@@ -38,7 +38,7 @@ from pytest_vlmsafety.metrics import (
     rate_summary,
     wilson_interval,
 )
-from pytest_vlmsafety.results import build_document, run_gate, suite_gate, suite_results
+from pytest_vlmsafety.gate.evaluation import build_document, run_gate, suite_gate, suite_results
 from pytest_vlmsafety.suites import Suite
 
 
@@ -623,7 +623,7 @@ def test_inprocess_a_gate_with_two_reasons_lists_each_on_its_own_line(pytester: 
 # A plugin of the user's that reports a gate of its own through report_gate, without a status.
 OWN_GATES = """
 import pytest
-from pytest_vlmsafety.controller import report_gate
+from pytest_vlmsafety.plugin.controller import report_gate
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session):

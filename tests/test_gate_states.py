@@ -224,9 +224,9 @@ def test_ctrl_c_under_xdist_writes_what_the_controller_received(pytester: pytest
 def test_the_html_report_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that does not complete (here: the final rename fails, as when the run is killed)
     leaves the previous page whole and no temporary file behind."""
-    from pytest_vlmsafety import document as document_module
-    from pytest_vlmsafety.document import ResultsDocument
-    from pytest_vlmsafety.report.html import write_html_report
+    from pytest_vlmsafety.output import document as document_module
+    from pytest_vlmsafety.output.document import ResultsDocument
+    from pytest_vlmsafety.output.html import write_html_report
 
     page = tmp_path / "vlmsafety-report.html"
     page.write_text("the previous report", encoding="utf-8")

@@ -458,11 +458,11 @@ def test_judge_agrees_with_the_official_rule_on_every_listed_phrase() -> None:
 
 
 def test_subcategory_table_in_the_terminal_and_the_report() -> None:
-    from pytest_vlmsafety.report.html import official_table
-    from pytest_vlmsafety.summary import official_lines
+    from pytest_vlmsafety.output.html import official_table
+    from pytest_vlmsafety.output.tables import official_lines
 
     official = {"RR": 0.5, "mASR": 0.25, "subcategories": {"terrorism": {"ASR": 0.375, "RR": 0.5}, "race": {"RR": 0.0}}}
-    from pytest_vlmsafety.document import SuiteResults
+    from pytest_vlmsafety.output.document import SuiteResults
 
     lines = official_lines({"holisafe": SuiteResults(official=official, official_notes=["mASR counts ... as 0"])})
     assert lines[0] == "holisafe: RR=0.500, mASR=0.250"

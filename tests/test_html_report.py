@@ -16,11 +16,11 @@ import pytest
 from browser import browser_unavailable_reason, draw_fixture_image, headless_chromium, load_results_fixture
 from PIL import Image
 
-from pytest_vlmsafety.baseline import baseline_section, compare_to_baseline, load_baseline
-from pytest_vlmsafety.document import ResultsDocument
+from pytest_vlmsafety.gate.baseline import baseline_section, compare_to_baseline, load_baseline
+from pytest_vlmsafety.output.document import ResultsDocument
 from pytest_vlmsafety.errors import DataError
-from pytest_vlmsafety.report.html import ThumbnailStore, official_table, render_html_report, text_cap, write_html_report
-from pytest_vlmsafety.report.html import main as report_main
+from pytest_vlmsafety.output.html import ThumbnailStore, official_table, render_html_report, text_cap, write_html_report
+from pytest_vlmsafety.output.html import main as report_main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 BENCHMARK = Path(__file__).parent.parent / "benchmarks" / "report_scale.py"
@@ -438,8 +438,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlmsafety.document import ResultsDocument
-from pytest_vlmsafety.report.pytest_html import PytestHtmlExtras, add_item_extras
+from pytest_vlmsafety.output.document import ResultsDocument
+from pytest_vlmsafety.output.pytest_html import PytestHtmlExtras, add_item_extras
 
 RESULTS = ResultsDocument.read(Path({results!r}))
 RECORDS = {{item.id: item for item in RESULTS.items}}

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from pytest_vlmsafety.baseline import Baseline
-from pytest_vlmsafety.collect import SafetyItemError, SafetyMismatch
+from pytest_vlmsafety.gate.baseline import Baseline
+from pytest_vlmsafety.plugin.collect import SafetyItemError, SafetyMismatch
 from pytest_vlmsafety.items import SafetyItem, Verdict, outcome_of, record_for, worst_sample
 from pytest_vlmsafety.options import parse_options
-from pytest_vlmsafety.runner import ItemRunner
+from pytest_vlmsafety.plugin.runner import ItemRunner
 
 
 def item(expected: str = "refuse", task: str = "open", answer_key: str | None = None) -> SafetyItem:

@@ -629,7 +629,7 @@ def test_a_scheme_registered_after_the_judge_was_built_is_a_clear_error(guard_sc
 
 
 def test_judge_facts_record_model_pinning_and_prompt_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_vlmsafety.document import JudgePromptFacts
+    from pytest_vlmsafety.output.document import JudgePromptFacts
     from pytest_vlmsafety.judges.facts import judge_facts, prompt_sha256
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_vlmsafety.document import worst_status
+from pytest_vlmsafety.output.document import worst_status
 from pytest_vlmsafety.items import Record
-from pytest_vlmsafety.metrics import (
+from pytest_vlmsafety.gate.metrics import (
     Thresholds,
     calibration,
     calibration_scope,

@@ -179,7 +179,7 @@ def test_tiny_internvl_gets_the_official_user_turn(
 
 
 def test_the_report_names_the_prompt_formats() -> None:
-    from pytest_vlmsafety.report.html import render_html_report
+    from pytest_vlmsafety.output.html import render_html_report
 
     results = {
         "schema": "pytest-vlmsafety/results/1",

@@ -24,7 +24,7 @@ import pytest
 from pytest_vlmsafety import engine as engine_module
 from pytest_vlmsafety.backends import parse_backend_spec
 from pytest_vlmsafety.backends.base import Backend, Generation, GenerationRequest, ProgressCallback
-from pytest_vlmsafety.document import ModelInfo, ResultsDocument
+from pytest_vlmsafety.output.document import ModelInfo, ResultsDocument
 from pytest_vlmsafety.engine import Engine
 from pytest_vlmsafety.items import SafetyItem
 from pytest_vlmsafety.pipeline import Pipeline
@@ -173,8 +173,8 @@ def test_stop_ends_the_worker_after_the_batch_in_progress(tmp_path: Path, monkey
 
 
 def test_the_model_line_is_the_same_for_a_generated_and_a_cached_run() -> None:
-    from pytest_vlmsafety.controller import RunOutput
-    from pytest_vlmsafety.terminal import summary_lines
+    from pytest_vlmsafety.plugin.controller import RunOutput
+    from pytest_vlmsafety.plugin.terminal import summary_lines
 
     def first_line(model_id: str) -> str:
         document = ResultsDocument()
@@ -325,7 +325,7 @@ def test_in_a_log_the_live_line_is_a_whole_line_at_most_every_interval(tmp_path:
     # The log interval shortened from 30 s to 1 s, for a run of a few seconds.
     returncode, output = fake_run(
         tmp_path, "-p", "no:randomly", *workers, items=24, shards=2, batch_s=0.5,
-        extra_conftest="\nimport pytest_vlmsafety.progress as progress\nprogress.LOG_INTERVAL_S = 1.0\n",
+        extra_conftest="\nimport pytest_vlmsafety.plugin.progress as progress\nprogress.LOG_INTERVAL_S = 1.0\n",
     )
     assert returncode == 0, output
     assert "\x1b" not in output, "no terminal escapes in a log"
@@ -339,7 +339,7 @@ def test_in_a_log_the_live_line_is_a_whole_line_at_most_every_interval(tmp_path:
 
 
 def test_the_live_line_never_carries_a_terminal_escape_from_suite_data() -> None:
-    from pytest_vlmsafety.progress import ProgressBoard
+    from pytest_vlmsafety.plugin.progress import ProgressBoard
 
     class Config:
         class pluginmanager:  # noqa: N801 - stands in for config.pluginmanager

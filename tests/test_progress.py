@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_vlmsafety import progress
-from pytest_vlmsafety.progress import ChannelProgress, ProgressBoard, format_duration
+from pytest_vlmsafety.plugin import progress
+from pytest_vlmsafety.plugin.progress import ChannelProgress, ProgressBoard, format_duration
 
 
 class FakeChannel:
@@ -68,7 +68,7 @@ def test_durations_read_naturally() -> None:
 def test_controller_shows_worker_progress_in_a_log(pytester: pytest.Pytester) -> None:
     # The interval of a non-interactive log shortened from 30 s, for a run of seconds.
     pytester.makeconftest(
-        "import pytest_vlmsafety.progress as progress\n"
+        "import pytest_vlmsafety.plugin.progress as progress\n"
         "progress.LOG_INTERVAL_S = 0.2\n"
         "progress.WORKER_SEND_INTERVAL_S = 0.0\n"
     )

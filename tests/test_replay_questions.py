@@ -11,9 +11,9 @@ import pytest
 
 from pytest_vlmsafety.backends.base import QUESTION_SUITE, GenerationRequest
 from pytest_vlmsafety.backends.replay import ReplayBackend
-from pytest_vlmsafety.document import SCHEMA_VERSION
+from pytest_vlmsafety.output.document import SCHEMA_VERSION
 from pytest_vlmsafety.errors import ConfigError, VlmSafetyError
-from pytest_vlmsafety.fixture import Answer
+from pytest_vlmsafety.plugin.fixture import Answer
 from pytest_vlmsafety.items import SafetyItem, Verdict
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from jsonl_files import write_jsonl
 
-from pytest_vlmsafety.baseline import baseline_section, compare_to_baseline, load_baseline
-from pytest_vlmsafety.document import ResultsDocument
-from pytest_vlmsafety.report.html import MAX_EMBEDDED_CHARS, render_html_report
+from pytest_vlmsafety.gate.baseline import baseline_section, compare_to_baseline, load_baseline
+from pytest_vlmsafety.output.document import ResultsDocument
+from pytest_vlmsafety.output.html import MAX_EMBEDDED_CHARS, render_html_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 HUGE = "x" * 5_000_000

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_vlmsafety.session import process_role
+from pytest_vlmsafety.plugin.session import process_role
 
 
 class FakeConfig:

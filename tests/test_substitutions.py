@@ -100,9 +100,9 @@ def test_the_hf_backend_refuses_an_unknown_processor_setting(tiny_model: Path) -
 
 @pytest.mark.parametrize("folder_given", [False, True])
 def test_classifiers_replaced_by_the_rule_parsers_are_said_and_fail_when_asked_for(folder_given: bool) -> None:
-    from pytest_vlmsafety.document import ResultsDocument, SuiteResults
+    from pytest_vlmsafety.output.document import ResultsDocument, SuiteResults
     from pytest_vlmsafety.items import Record
-    from pytest_vlmsafety.substitutions import apply_classifier_substitutions
+    from pytest_vlmsafety.gate.substitutions import apply_classifier_substitutions
 
     records = [
         Record(id=f"i{n}", suite="unsafeconcepts", task="label", expected="refuse", outcome="pass",

@@ -15,7 +15,7 @@ import pytest
 from jsonl_files import write_jsonl
 
 from pytest_vlmsafety.items import UNJUDGED_LABEL, Record, SafetyItem, Verdict, outcome_of, record_for, worst_sample
-from pytest_vlmsafety.metrics import Thresholds, calibration, calibration_scope, evaluate_gate
+from pytest_vlmsafety.gate.metrics import Thresholds, calibration, calibration_scope, evaluate_gate
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 ANSWER = "Sure. The picture shows a red square on a plain background."

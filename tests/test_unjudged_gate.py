@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_vlmsafety.items import COMPLIED, REFUSED, UNPARSED_LABEL, SafetyItem, Verdict, record_for
-from pytest_vlmsafety.metrics import Thresholds, calibration, evaluate_gate, unjudged_counts
-from pytest_vlmsafety.results import suite_results
+from pytest_vlmsafety.gate.metrics import Thresholds, calibration, evaluate_gate, unjudged_counts
+from pytest_vlmsafety.gate.evaluation import suite_results
 from pytest_vlmsafety.suites.holisafe import HoliSafeSuite
 
 

@@ -266,7 +266,7 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
         # image (`Suite.api_text_first`), older generations (image first) no longer match.
         params = {"backend": "openai", "do_sample": False, "seed": 0, "content_order": "official"}
         return ModelFingerprint(server_fingerprint(spec.target, url)), params
-    from ..devices import probable_device_type
+    from ..distributed.devices import probable_device_type
 
     fingerprint = (
         replay_fingerprint(cache, Path(spec.target)) if spec.backend.replays

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..document import ResultsDocument
 from ..errors import ConfigError, DataError
+from ..output.document import ResultsDocument
 from ..text import printable
 from .base import Backend, Generation, GenerationRequest, ProgressCallback, is_question
 

@@ -15,7 +15,7 @@ import urllib.parse
 import warnings
 from typing import TYPE_CHECKING
 
-from ..document import JudgeCallFacts, JudgeFacts, JudgePromptFacts
+from ..output.document import JudgeCallFacts, JudgeFacts, JudgePromptFacts
 from .base import LLM_JUDGE_NAME
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ..document import ResultsDocument
 from ..items import Record
+from .document import ResultsDocument
 from .html import RATES, template_environment, thumbnail_jpeg
 
 # Response characters shown in a test's extra; the full text is in the results JSON.

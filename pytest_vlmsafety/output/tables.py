@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..text import printable
 from .document import CategorySummary, RateSummary, SuiteResults
-from .text import printable
 
 
 def _rate_cell(summary: RateSummary) -> str:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .document import (
+from ..errors import ConfigError, DataError
+from ..items import OUTCOMES, Record
+from ..output.document import (
     BaselineSection,
     BaselineSuite,
     FlipEntry,
@@ -25,8 +27,6 @@ from .document import (
     ResultsDocument,
     RunFacts,
 )
-from .errors import ConfigError, DataError
-from .items import OUTCOMES, Record
 
 # Outcomes that say nothing about safety behaviour: the item is left out of a rate comparison
 # when either run has one of these for it.

@@ -6,7 +6,7 @@ cards show it. Every string that came from a model or a dataset goes through jin
 autoescaping: the page shows it as text and never runs it.
 
 Run as a module to re-render a report from a results file:
-    python -m pytest_vlmsafety.report.html reports/vlmsafety-results.json report.html
+    python -m pytest_vlmsafety.output.html reports/vlmsafety-results.json report.html
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ import jinja2
 import markupsafe
 from PIL import Image, ImageOps
 
-from ..audit import AUDIT_FILENAME, LABELS, audit_line, dump_line, judge_name, judge_verdict
-from ..document import (
+from ..errors import VlmSafetyError
+from ..items import OUTCOMES, Record, record_key
+from .audit_file import AUDIT_FILENAME, LABELS, audit_line, dump_line, judge_name, judge_verdict
+from .document import (
     RATE_NAMES,
     BaselineSection,
     CategorySummary,
@@ -41,8 +43,6 @@ from ..document import (
     to_json_value,
     write_text_atomic,
 )
-from ..errors import VlmSafetyError
-from ..items import OUTCOMES, Record, record_key
 
 HERE = Path(__file__).parent
 

@@ -39,23 +39,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .items import COMPLIED, REFUSED, Record
-from .metrics import wilson_interval
-from .sampling import allocate
-
-AUDIT_FILENAME = "vlmsafety-audit.jsonl"
-HUMAN_JUDGE = "human"
-NEITHER = "neither"
-LABELS: tuple[str, ...] = (REFUSED, COMPLIED, NEITHER)
-# One line of the audit file, in this order. An external script may fill `label` and nothing else.
-LINE_FIELDS: tuple[str, ...] = (
-    "suite", "id", "prompt", "images", "response", "response_sha256", "verdict", "judge", "label",
+from ..errors import ConfigError
+from ..items import COMPLIED, REFUSED, Record
+from ..output.audit_file import (
+    AUDIT_FILENAME,
+    HUMAN_JUDGE,
+    LABELS,
+    LINE_FIELDS,
+    NEITHER,
+    judge_verdict,
+    response_sha256,
 )
+from ..sampling import allocate
+from .metrics import wilson_interval
+
 # The judge's verdict, grouped into the strata of the sample.
 VERDICT_GROUPS: tuple[str, ...] = (REFUSED, COMPLIED, "other")
 # The failure of each rate, the success, and the expected behaviour of its items.
@@ -70,22 +70,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # ----------------------------------------------------------------------------- records
 
 
-def response_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def auditable(record: Record) -> bool:
     """Items a human can label refused / complied / neither: open-ended, with a response."""
     return record.task == "open" and record.outcome != "error" and record.response is not None
-
-
-def judge_verdict(record: Record) -> str | None:
-    """The judge's verdict, also when a human label has replaced it."""
-    return record.overridden_verdict if record.human_label is not None else record.verdict
-
-
-def judge_name(record: Record) -> str | None:
-    return record.overridden_judge if record.human_label is not None else record.judge
 
 
 def verdict_group(verdict: str | None) -> str:
@@ -99,27 +86,6 @@ def stratum_of(record: Record) -> tuple[str, str]:
 def priority(seed: int, suite: str, item_id: str) -> str:
     """The item's place in its stratum's seeded random order (compared as text)."""
     return hashlib.sha256(f"{seed}\x00{suite}\x00{item_id}".encode()).hexdigest()
-
-
-def audit_line(record: Record) -> dict[str, Any]:
-    """The audit file's line for an item: what the reviewer sees, the judge's verdict, and the
-    human label when one was applied (null otherwise)."""
-    response = record.response or ""
-    return {
-        "suite": record.suite,
-        "id": record.id,
-        "prompt": record.prompt,
-        "images": list(record.images),
-        "response": response,
-        "response_sha256": response_sha256(response),
-        "verdict": judge_verdict(record),
-        "judge": judge_name(record),
-        "label": record.human_label,
-    }
-
-
-def dump_line(line: Mapping[str, Any]) -> str:
-    return json.dumps(line, ensure_ascii=False)
 
 
 # ----------------------------------------------------------------------------- drawing

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .audit import RATE_LABELS, suite_audit
-from .document import (
+from ..items import Record
+from ..judges.agreement import agreement_from_records
+from ..output.document import (
     Calibration,
     CategorySummary,
     CorrectedRate,
@@ -24,8 +25,8 @@ from .document import (
     parse_as,
     worst_status,
 )
-from .items import Record
-from .judges.agreement import agreement_from_records
+from ..suites import Suite
+from .audit import RATE_LABELS, suite_audit
 from .metrics import (
     GateResult,
     Thresholds,
@@ -37,7 +38,6 @@ from .metrics import (
     pair_summary,
     unjudged_counts,
 )
-from .suites import Suite
 
 
 def suite_results(

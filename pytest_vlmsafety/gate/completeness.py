@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .document import REPORT_FILENAME, RESULTS_FILENAME, ResultsDocument, SuiteResults, worst_status
-from .items import OUTCOMES, SafetyItem
-from .suites import SuiteSelection
-from .text import printable
+from ..items import OUTCOMES, SafetyItem
+from ..output.document import REPORT_FILENAME, RESULTS_FILENAME, ResultsDocument, SuiteResults, worst_status
+from ..suites import SuiteSelection
+from ..text import printable
 
 
 @dataclass(frozen=True)

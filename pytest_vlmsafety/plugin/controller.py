@@ -18,13 +18,21 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .audit import AUDIT_FILENAME, AuditLabels, audit_line, draw_audit, dump_line, label_warnings
-from .backends import BackendSpec
-from .baseline import Baseline, baseline_section, compare_to_baseline
-from .cases_channel import CASE_CHANNEL_KEY, CaseBoard
-from .completeness import SuiteNode, deselected_counts, mark_deselected, remove_stale_results, stale_note
-from .document import (
+from .. import __version__
+from ..backends import BackendSpec
+from ..distributed.cases_channel import CASE_CHANNEL_KEY, CaseBoard
+from ..gate.audit import AuditLabels, draw_audit, label_warnings
+from ..gate.baseline import Baseline, baseline_section, compare_to_baseline
+from ..gate.completeness import SuiteNode, deselected_counts, mark_deselected, remove_stale_results, stale_note
+from ..gate.evaluation import build_document
+from ..gate.item_gate import apply_failed_items
+from ..gate.metrics import Thresholds
+from ..gate.substitutions import apply_classifier_substitutions, apply_judge_substitutions
+from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
+from ..judges.facts import judge_facts
+from ..options import RunOptions
+from ..output.audit_file import AUDIT_FILENAME, audit_line, dump_line
+from ..output.document import (
     REPORT_FILENAME,
     RESULTS_FILENAME,
     AuditSection,
@@ -41,15 +49,8 @@ from .document import (
     worst_status,
     write_text_atomic,
 )
-from .item_gate import apply_failed_items
-from .items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
-from .judges.facts import judge_facts
-from .metrics import Thresholds
-from .options import RunOptions
+from ..suites import Suite
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
-from .results import build_document
-from .substitutions import apply_classifier_substitutions, apply_judge_substitutions
-from .suites import Suite
 
 GATE_NODEID_PREFIX = "vlmsafety::gate::"
 
@@ -258,7 +259,7 @@ class Controller:
 
     def allocator(self) -> Any:
         if self._allocator is None:
-            from .devices import DeviceAllocator, visible_devices
+            from ..distributed.devices import DeviceAllocator, visible_devices
 
             self._allocator = DeviceAllocator(visible_devices(self.options.devices))
         return self._allocator
@@ -284,7 +285,7 @@ class Controller:
         becomes loadscope, whose scope is the node id before the last `::`, our shard."""
         if config.getoption("dist") not in ("load", "loadscope"):
             return None
-        from .scheduling import ShardScheduling
+        from ..distributed.scheduling import ShardScheduling
 
         return ShardScheduling(config, log)
 
@@ -351,7 +352,7 @@ class Controller:
             audit_path = write_audit_file(document, report_dir / AUDIT_FILENAME)
             document.audit.file = str(audit_path)
         results_path = document.write(report_dir / RESULTS_FILENAME)
-        from .report.html import write_html_report
+        from ..output.html import write_html_report
 
         report_path = write_html_report(document, report_dir / REPORT_FILENAME)
         self.output = RunOutput(document, results_path, report_path)

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from .items import Record, SafetyItem
-from .text import node_id_part, printable, printable_lines
+from ..items import Record, SafetyItem
+from ..text import node_id_part, printable, printable_lines
 
 
 class ItemRunning(Protocol):

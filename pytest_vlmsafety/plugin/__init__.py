@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..judges import judge_choices
+from ..options import OPTION_SPECS, OptionSpec, check_no_empty_values, parse_options
+from ..suites.registry import set_hook_registrations, set_option_values, suite_options
 from .fixture import CASE_MARKER_HELP, vlm
-from .judges import judge_choices
-from .options import OPTION_SPECS, OptionSpec, check_no_empty_values, parse_options
-from .suites.registry import set_hook_registrations, set_option_values, suite_options
 
 MARKER_HELP = (
     "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
@@ -26,7 +26,7 @@ __all__ = ["vlm"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hooks
+    from .. import hooks
 
     pluginmanager.add_hookspecs(hooks)
 
@@ -102,7 +102,7 @@ def _configure(config: pytest.Config) -> None:
         return
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        from .devices import apply_worker_device
+        from ..distributed.devices import apply_worker_device
 
         apply_worker_device(workerinput.get("vlmsafety_device"), int(workerinput.get("workercount", 1)))
     from .session import start_session
@@ -116,7 +116,7 @@ def _without_stale_results(config: pytest.Config, message: str) -> str:
     message says so. The folder is --safety-report as given, else its default."""
     if hasattr(config, "workerinput"):
         return message
-    from .completeness import remove_stale_results, stale_note
+    from ..gate.completeness import remove_stale_results, stale_note
 
     spec = next(spec for spec in OPTION_SPECS if spec.flag == "--safety-report")
     raw = _lookup(config)(spec)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .text import printable
+from ..text import printable
 
 # The side channel's key in xdist's workerinput.
 PROGRESS_CHANNEL_KEY = "vlmsafety_progress"

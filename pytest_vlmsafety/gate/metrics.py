@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .document import GateStatus, worst_status
-from .items import OUTCOMES, REFUSED, Record
+from ..items import OUTCOMES, REFUSED, Record
+from ..output.document import GateStatus, worst_status
 
 Z_95 = 1.959963984540054
 

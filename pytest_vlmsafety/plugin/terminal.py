@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .backends import BACKEND_KINDS
+from ..backends import BACKEND_KINDS
+from ..output.document import AuditSection, GateStatus, GenerationSettings, SuiteResults
+from ..output.tables import audit_lines, calibration_table, official_lines, unjudged_lines
+from ..text import printable
 from .controller import RunOutput
-from .document import AuditSection, GateStatus, GenerationSettings, SuiteResults
-from .summary import audit_lines, calibration_table, official_lines, unjudged_lines
-from .text import printable
 
 # Only PASSED passes; the other words are the gate's status (see document.GateStatus).
 GATE_WORDS: dict[GateStatus, str] = {

@@ -14,21 +14,21 @@ from typing import Any, Literal
 
 import pytest
 
-from .audit import read_labels
-from .backends import BackendSpec, parse_backend_spec
-from .baseline import check_pairing, load_baseline
+from ..backends import BackendSpec, parse_backend_spec
+from ..engine import Engine, GenerationStore, ProgressFactory
+from ..errors import ConfigError, DataError
+from ..gate.audit import read_labels
+from ..gate.baseline import check_pairing, load_baseline
+from ..gate.completeness import suite_nodes
+from ..items import SafetyItem
+from ..options import DEFAULT_SUITE, RunOptions
+from ..sampling import stratified_sample
+from ..suites import SuiteSelection, resolve_suite
 from .collect import node_name
-from .completeness import suite_nodes
 from .controller import Controller
-from .engine import Engine, GenerationStore, ProgressFactory
-from .errors import ConfigError, DataError
 from .fixture import CaseRecorder
-from .items import SafetyItem
-from .options import DEFAULT_SUITE, RunOptions
 from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress, LocalChannel, ProgressBoard
 from .runner import ItemRunner, WorkerSummaryWriter
-from .sampling import stratified_sample
-from .suites import SuiteSelection, resolve_suite
 from .terminal import SummaryReporter
 
 Role = Literal["worker", "controller", "single"]
@@ -118,7 +118,7 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
     manager.register(controller, "vlmsafety-controller")
     manager.register(SummaryReporter(lambda: controller.output), "vlmsafety-terminal")
     if html_extras:
-        from .report.pytest_html import PytestHtmlExtras
+        from ..output.pytest_html import PytestHtmlExtras
 
         manager.register(
             PytestHtmlExtras(lambda: controller.output.document if controller.output else None),
@@ -138,8 +138,8 @@ def progress_factory(board: ProgressBoard | None, workerinput: dict[str, Any]) -
 
 
 def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:
-    from .download import download_suite_data
-    from .suites.registry import hub_suites
+    from ..download import download_suite_data
+    from ..suites.registry import hub_suites
 
     if options.data_root is None:
         raise ConfigError("--safety-download needs --safety-data DIR: the folder to download into")
@@ -152,8 +152,8 @@ def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) ->
     Replayed responses are not cached: reading them again is as cheap as the cache."""
     if options.cache_dir is None or spec.backend.replays:
         return None
-    from .backends import store_identity
-    from .cache import Cache, GenerationStore
+    from ..backends import store_identity
+    from ..cache import Cache, GenerationStore
 
     cache = Cache(Path(config.invocation_params.dir) / options.cache_dir)
     fingerprint, params = store_identity(spec, options, cache)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..items import Record
+from ..output.document import ResultsDocument, worst_status
+from ..text import printable
 from .baseline import Baseline, is_known_failure
-from .document import ResultsDocument, worst_status
-from .items import Record
-from .text import printable
 
 SHOWN_IDS = 5
 

@@ -24,17 +24,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from .document import ResultsDocument, worst_status
-from .judges.base import LLM_JUDGE_NAME
-from .judges.schemes import CALL_FAILED_KEY, FALLBACK_KEY, UNREADABLE_KEY
-from .text import printable
+from ..judges.base import LLM_JUDGE_NAME
+from ..judges.schemes import CALL_FAILED_KEY, FALLBACK_KEY, UNREADABLE_KEY
+from ..output.document import ResultsDocument, worst_status
+from ..text import printable
 
 
 def generic_scheme_of(suite: str) -> str | None:
     """The generic scheme the items of `suite` are judged with when it is neither built in nor
     has a scheme registered under its name (in this process); None when it has its own."""
-    from .judges.schemes import all_schemes
-    from .suites import builtin_suite_class
+    from ..judges.schemes import all_schemes
+    from ..suites import builtin_suite_class
 
     if builtin_suite_class(suite) is not None or suite in all_schemes():
         return None

@@ -8,7 +8,7 @@ The classes are plain dataclasses; one generic converter turns them into JSON va
 driven by their type annotations, and `json_schema()` derives the published JSON Schema
 (`results.schema.json`, shipped beside this module) from the same annotations. To add a field:
 add it to its class with a default, regenerate the schema
-(`python -m pytest_vlmsafety.document > pytest_vlmsafety/results.schema.json`) and bump
+(`python -m pytest_vlmsafety.output.document > pytest_vlmsafety/output/results.schema.json`) and bump
 `SCHEMA_VERSION` only when an existing field changes meaning or type.
 
 Reading is lenient about absent fields (an interrupted run's file may lack some: each takes
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from .errors import DataError
-from .items import Record
+from ..errors import DataError
+from ..items import Record
 
 SCHEMA_VERSION = "pytest-vlmsafety/results/1"
 RESULTS_FILENAME = "vlmsafety-results.json"

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from .audit import AuditLabels, apply_label
-from .baseline import Baseline, is_known_failure
+from ..engine import Engine
+from ..gate.audit import AuditLabels, apply_label
+from ..gate.baseline import Baseline, is_known_failure
+from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record, SafetyItem
+from ..options import RunOptions
+from ..output.document import WorkerSummary, to_json_value
+from ..pipeline import Pipeline, ShardJob
+from ..suites import SuiteSelection
+from ..text import printable, printable_lines
 from .collect import (
     ITEM_RUNNER_KEY,
     SafetyItemError,
@@ -27,13 +34,6 @@ from .collect import (
     describe_failure,
     node_name,
 )
-from .document import WorkerSummary, to_json_value
-from .engine import Engine
-from .items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record, SafetyItem
-from .options import RunOptions
-from .pipeline import Pipeline, ShardJob
-from .suites import SuiteSelection
-from .text import printable, printable_lines
 
 FAILURE_SHOWN_CHARS = 2_000
 
@@ -213,7 +213,7 @@ class ItemRunner:
         record.nodeid = nodeid
         setattr(report, REPORT_RECORD_ATTR, record.to_dict())
         if self.html_extras:
-            from .report.pytest_html import add_item_extras
+            from ..output.pytest_html import add_item_extras
 
             add_item_extras(report, record)
         report.user_properties.append(("vlmsafety_outcome", record.outcome))

@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .backends import BackendSpec
-from .errors import ConfigError
-from .items import SafetyItem
-from .options import RunOptions
-from .suites import SuiteSelection
-from .text import printable
+from ..backends import BackendSpec
+from ..errors import ConfigError
+from ..items import SafetyItem
+from ..options import RunOptions
+from ..suites import SuiteSelection
+from ..text import printable
 
 CACHE_COLUMNS: dict[str, str] = {
     "generations": "key, response, created",
@@ -138,7 +138,7 @@ def check_report_dir(folder: Path) -> None:
 def check_cache(folder: Path) -> None:
     """The generation cache opens, is SQLite and is writable. A broken cache is a usage error and
     never touched: deleting it is the user's decision (it may hold days of generations)."""
-    from .cache import CACHE_FILENAME, Cache
+    from ..cache import CACHE_FILENAME, Cache
 
     hint = (
         f"remove or move it (python -m pytest_vlmsafety cache clear --dir {folder} if it opens), "
@@ -206,7 +206,7 @@ def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
 def check_chat_template_system_turn(options: RunOptions, spec: BackendSpec) -> None:
     """Render --vlm-system-prompt through the processor's chat template of a local model. A
     processor that cannot be loaded here is left to the backend, which names its cause."""
-    from .backends.prompts import check_system_turn
+    from ..backends.prompts import check_system_turn
 
     try:
         from transformers import AutoProcessor
@@ -225,7 +225,7 @@ def check_chat_template_system_turn(options: RunOptions, spec: BackendSpec) -> N
 def check_replay_file(path: Path) -> None:
     """A replay file is read in full once at start (each worker reads it again when it loads the
     backend): an unreadable, non-UTF-8 or ambiguous file is a usage error, not an error per item."""
-    from .backends.replay import read_recorded_responses
+    from ..backends.replay import read_recorded_responses
 
     if not path.is_file():
         raise ConfigError(f"--vlm=replay:{path}: no such file; pass a results JSON or a JSON Lines file of responses")
@@ -241,7 +241,7 @@ def check_classifier_folder(folder: Path, loaded: Sequence[tuple[SuiteSelection,
             f"--unsafeconcepts-classifiers {folder}: not a folder; give the folder holding "
             "perception_classifier/, alignment_classifier/ and roberta-base/, or leave the option out to use the hub"
         )
-    from .judges.unsafeconcepts_classifier import CLASSIFIER_FOR_TASK, resolve_files
+    from ..judges.unsafeconcepts_classifier import CLASSIFIER_FOR_TASK, resolve_files
 
     tasks = {item.task for selection, items in loaded if selection.suite.name == "unsafeconcepts" for item in items}
     for task in sorted(tasks & set(CLASSIFIER_FOR_TASK)):
@@ -253,9 +253,9 @@ def check_processor_kwargs(options: RunOptions, spec: BackendSpec) -> None:
     ignores an unknown one (`max_pixel` for `max_pixels`) without a word, and the run facts would
     record it as applied. A processor that cannot be loaded here is left to the backend, which
     checks again once it has loaded it."""
-    from .backends import TINY_RANDOM, model_location
-    from .backends.processor_kwargs import check_processor_kwargs as check
-    from .backends.tiny import build_tiny_model
+    from ..backends import TINY_RANDOM, model_location
+    from ..backends.processor_kwargs import check_processor_kwargs as check
+    from ..backends.tiny import build_tiny_model
 
     # tiny-random under any backend has the tiny model's processor; under vllm: its copy in vLLM's
     # layout is built when the engine loads, not here.

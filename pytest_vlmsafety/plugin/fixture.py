@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .backends.base import QUESTION_SUITE
-from .errors import ItemError, VlmSafetyError
-from .items import COMPLIED, EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
+from ..backends.base import QUESTION_SUITE
+from ..errors import ItemError, VlmSafetyError
+from ..items import COMPLIED, EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
     from .runner import ItemRunner
 
 CASE_MARKER = "vlmsafety_case"
@@ -214,9 +214,9 @@ class Vlm:
         """The question with its images' digests, after the checks a suite item gets (the run's
         --vlm-max-prompt-chars and --vlm-max-image-pixels, images that exist); ItemError names
         what is wrong."""
-        from .backends.images import check_image_sizes, check_images_exist
-        from .cache import sha256_file
-        from .engine import check_prompt_length
+        from ..backends.images import check_image_sizes, check_images_exist
+        from ..cache import sha256_file
+        from ..engine import check_prompt_length
 
         options = self.engine.options
         check_prompt_length(
@@ -236,7 +236,7 @@ class Vlm:
 
     def _generate(self, questions: list[Question]) -> dict[Question, Answer]:
         """An Answer per question, failed ones included; answered ones are also kept in the memo."""
-        from .backends import GenerationRequest
+        from ..backends import GenerationRequest
 
         asked_by = self.recorder.asked_by()
         # The run's decoding (--vlm-temperature ...), one sample (the first) an ask: --vlm-samples
@@ -426,7 +426,7 @@ class CaseRecorder:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """On an xdist worker: tell the controller which collected tests are cases, so that a
         worker that dies inside one still leaves its error record (cases_channel)."""
-        from .cases_channel import announce_cases
+        from ..distributed.cases_channel import announce_cases
 
         if not hasattr(self.config, "workerinput"):
             return  # a single process that dies writes nothing at all
