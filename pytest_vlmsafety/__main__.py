@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .cache import CACHE_FILENAME, Cache
-from .options import DEFAULT_CACHE_DIR
+from .output.config import DEFAULT_CACHE_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,14 +13,17 @@ from typing import Protocol
 
 from .backends import Backend, BackendSpec, Generation, GenerationRequest, load_backend
 from .backends.base import Sampling
+from .backends.config import GenerationConfig, LoadConfig
 from .backends.images import check_image_sizes, check_images_exist
+from .backends.official_prompts import prompt_formats
 from .errors import ItemError, VlmSafetyError
 from .items import Record, SafetyItem, Verdict, record_for
 from .judges import get_judge
 from .judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
-from .options import RunOptions
+from .judges.config import JudgeConfig
 from .output.document import ModelInfo, RunStats, parse_as
 from .suites import Suite
+from .suites.config import DataConfig
 
 DEFAULT_MAX_NEW_TOKENS = 256
 # The tiny random model's output is noise whatever its length: keep wiring checks quick.
@@ -70,9 +73,15 @@ def check_prompt_length(item: SafetyItem, max_chars: int | None) -> None:
 
 @dataclass
 class Engine:
-    options: RunOptions
+    """The configs it is given are the concerns it serves: loading the model under test, its
+    generation, judging, and the bounds on an item."""
+
     backend_spec: BackendSpec
     suites: Mapping[str, Suite]
+    load: LoadConfig = field(default_factory=LoadConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    judging: JudgeConfig = field(default_factory=JudgeConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     progress_factory: ProgressFactory | None = None
     # Where relative paths of the run resolve (the LLM judge's cache and prompt files).
     base_dir: Path | None = None
@@ -102,7 +111,12 @@ class Engine:
         """The loaded model's identity for the results, None when no model was loaded here."""
         if self._backend is None:
             return None
-        return parse_as(ModelInfo, self._backend.describe(), "model")
+        details = self._backend.describe()
+        if "model_type" in details:
+            # Which prompt format the items of each suite with official formats get (the items of
+            # every other suite, and any request with a system turn, get the chat template).
+            details["prompt_formats"] = prompt_formats(details["model_type"], self.generation.prompt_format)
+        return parse_as(ModelInfo, details, "model")
 
     def backend_settled(self) -> bool:
         """The model is loaded, or failed to load (and `backend` raises that failure)."""
@@ -116,7 +130,7 @@ class Engine:
         if self._backend is None:
             started = time.perf_counter()
             try:
-                self._backend = load_backend(self.backend_spec, self.options)
+                self._backend = load_backend(self.backend_spec, self.load)
             except Exception as exc:
                 self._backend_error = str(exc) if isinstance(exc, VlmSafetyError) else f"{type(exc).__name__}: {exc}"
                 raise VlmSafetyError(self._backend_error) from exc
@@ -129,8 +143,8 @@ class Engine:
     def default_max_new_tokens(self, protocol: int | None = None) -> int:
         """--vlm-max-new-tokens, else the tiny model's short length, else `protocol` (a benchmark's
         own length), else the default."""
-        if self.options.max_new_tokens:
-            return self.options.max_new_tokens
+        if self.generation.max_new_tokens:
+            return self.generation.max_new_tokens
         if self.backend_spec.is_noise:
             return NOISE_MAX_NEW_TOKENS
         return protocol or DEFAULT_MAX_NEW_TOKENS
@@ -162,12 +176,12 @@ class Engine:
         errors: dict[str, str] = {}
         for item in items:
             try:
-                check_prompt_length(item, self.options.max_prompt_chars)
+                check_prompt_length(item, self.data.max_prompt_chars)
                 # Existence and the size in the header only: decoding every image again on a cache
                 # hit or a replay costs more than the rest of the item; the model backend decodes
                 # and names a corrupt file.
                 check_images_exist(item.images)
-                check_image_sizes(item.images, self.options.max_image_pixels)
+                check_image_sizes(item.images, self.data.max_image_pixels)
             except ItemError as exc:
                 errors[item.key] = str(exc)
             else:
@@ -177,17 +191,16 @@ class Engine:
     def requests_for(self, items: Sequence[SafetyItem]) -> list[GenerationRequest]:
         """One request per sample (`--vlm-samples`) per item, item-major."""
         return [
-            GenerationRequest(
-                item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item),
-                system=self.options.system_prompt, sampling=self.options.sampling, sample_index=index,
+            self.generation.request(
+                item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item), sample_index=index
             )
             for item in items
-            for index in range(self.options.samples)
+            for index in range(self.generation.samples)
         ]
 
     def _generate(self, items: Sequence[SafetyItem], label: str) -> list[list[tuple[Generation, bool]]]:
         """(generation, served from the store) per sample (`--vlm-samples`), per item."""
-        samples = self.options.samples
+        samples = self.generation.samples
         flat = self.generate(self.requests_for(items), label)
         return [flat[start:start + samples] for start in range(0, len(flat), samples)]
 
@@ -230,7 +243,7 @@ class Engine:
                     f"--vlm={self.backend_spec.raw} does not: run without --vlm-system-prompt and system="
                 )
             for system in sorted(systems):
-                option = "--vlm-system-prompt" if system == self.options.system_prompt else "vlm.ask(system=...)"
+                option = "--vlm-system-prompt" if system == self.generation.system_prompt else "vlm.ask(system=...)"
                 backend.check_system_turn(system, option)
         store = self.store
         keys = (
@@ -271,7 +284,7 @@ class Engine:
             started = time.perf_counter()
             try:
                 fresh = backend.generate(
-                    [requests[i] for i in missing], progress=finished, batch_size=self.options.batch_size
+                    [requests[i] for i in missing], progress=finished, batch_size=self.generation.batch_limit
                 )
             finally:
                 if progress:
@@ -282,18 +295,18 @@ class Engine:
         return out
 
     def judge_name(self, item: SafetyItem) -> str:
-        return self.suites[item.suite].judge_name_for(item, self.options.judge)
+        return self.suites[item.suite].judge_name_for(item, self.judging.judge)
 
     def judge_answer(self, item: SafetyItem, response: str) -> Verdict:
         """An answer of the `vlm` fixture (`Answer.refused`, a `vlmsafety_case` record) judged
         exactly as an open item of a suite whose own judge is `refusal` (a JSONL suite): by the
         run's --safety-judge, built from the run's options (--refusal-phrases, the LLM judge)."""
-        requested = self.options.judge
+        requested = self.judging.judge
         name = REFUSAL_JUDGE_NAME if requested in (None, "auto") else requested
         return self._verdicts(name, [item], [response])[0]
 
     def _verdicts(self, name: str, items: Sequence[SafetyItem], responses: Sequence[str]) -> list[Verdict]:
-        judge = get_judge(name, self.options, self.base_dir)
+        judge = get_judge(name, self.judging, self.base_dir)
         if name != LLM_JUDGE_NAME:
             return judge.judge(items, responses)
         from .judges.llm import judge_with_second_opinion
@@ -308,7 +321,7 @@ class Engine:
                 self.suites[item.suite].judge_name_for(item, "auto") if item.suite in self.suites
                 else REFUSAL_JUDGE_NAME
             ),
-            self.options,
+            self.judging,
             self.base_dir,
         )
 

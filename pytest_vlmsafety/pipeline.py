@@ -226,11 +226,11 @@ class Pipeline:
             self._publish(job, Chunk(failed, errors=errors, seconds=time.perf_counter() - clock))
         if not runnable:
             return
-        samples = engine.options.samples
+        samples = engine.generation.samples
         slots: list[list[tuple[Generation, bool] | None]] = [[None] * samples for _ in runnable]
         left = [samples] * len(runnable)
         mark = [time.perf_counter(), engine.stats.model_load_s]
-        chunk_size = engine.options.batch_size or CACHED_CHUNK
+        chunk_size = engine.generation.batch_limit or CACHED_CHUNK
 
         def on_ready(results: list[tuple[int, Generation, bool]]) -> None:
             if self.stopped:

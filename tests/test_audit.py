@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_options import run_options
 
 from pytest_vlmsafety.gate.audit import (
     AuditLabel,
@@ -24,7 +25,6 @@ from pytest_vlmsafety.output.audit_file import LINE_FIELDS, audit_line, response
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.items import Record
 from pytest_vlmsafety.gate.metrics import wilson_interval
-from pytest_vlmsafety.options import parse_options
 
 
 def record(item_id: str, verdict: str, *, expected: str = "refuse", suite: str = "s", response: str | None = None,
@@ -243,17 +243,14 @@ def test_agreement_per_verdict():
 
 
 def test_several_samples_an_item_cannot_be_audited():
-    def lookup(values):
-        return lambda spec: values.get(spec.flag)
-
     base = {"--vlm": "tiny-random", "--vlm-temperature": "1.0", "--vlm-samples": "3"}
     for extra in ({"--safety-audit": "10"}, {"--safety-audit-labels": ["labels.jsonl"]}):
         with pytest.raises(ConfigError, match="a reviewer labels one response an item"):
-            parse_options(lookup(base | extra), ["auto", "refusal"])
-    options = parse_options(lookup({"--vlm": "x", "--safety-audit": "5"}), ["auto"])
-    assert options.audit_size == 5 and options.audit_labels == ()
+            run_options(base | extra)
+    options = run_options({"--vlm": "x", "--safety-audit": "5"})
+    assert options.output.audit_size == 5 and options.gate.audit_labels == ()
     with pytest.raises(ConfigError, match="--safety-audit='0': expected a positive whole number"):
-        parse_options(lookup({"--vlm": "x", "--safety-audit": "0"}), ["auto"])
+        run_options({"--vlm": "x", "--safety-audit": "0"})
 
 
 # ----------------------------------------------------------------------------- the report

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_options import run_options
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
@@ -115,25 +116,21 @@ def test_auto_batch_size_fits_the_kv_cache_in_free_memory() -> None:
 def test_processor_kwargs_option_is_validated_and_keys_the_cache(tmp_path: Path) -> None:
     from pytest_vlmsafety.backends import store_identity
     from pytest_vlmsafety.cache import Cache
-    from pytest_vlmsafety.options import OPTION_SPECS, parse_options
 
     def options(raw: str | None):  # type: ignore[no-untyped-def]
-        values = {"--vlm": "tiny-random", "--vlm-processor-kwargs": raw}
-        return parse_options(
-            lambda spec: values.get(spec.flag, spec.default if spec.kind != "append" else []), ["auto", "refusal"]
-        )
+        return run_options({"--vlm": "tiny-random", "--vlm-processor-kwargs": raw}).model.load
 
-    assert any(s.flag == "--vlm-processor-kwargs" for s in OPTION_SPECS)
     plain, capped = options(None), options('{"max_pixels": 12544, "min_pixels": 3136}')
-    assert plain.processor_kwargs == {} and capped.processor_kwargs == {"max_pixels": 12544, "min_pixels": 3136}
+    assert plain.processor_settings == {}
+    assert capped.processor_settings == {"max_pixels": 12544, "min_pixels": 3136}
     with pytest.raises(ConfigError, match="--vlm-processor-kwargs.*JSON object"):
         options("[1, 2]")
     with pytest.raises(ConfigError, match="--vlm-processor-kwargs.*not valid JSON"):
         options("{max_pixels: 1}")
     spec = parse_backend_spec("org/some-model")
     cache = Cache(tmp_path / "cache")
-    _, plain_params = store_identity(spec, plain, cache)
-    _, capped_params = store_identity(spec, capped, cache)
+    _, plain_params = store_identity(spec, plain, "official", cache)
+    _, capped_params = store_identity(spec, capped, "official", cache)
     assert "processor_kwargs" not in plain_params  # keys of existing caches unchanged
     assert capped_params["processor_kwargs"] == {"max_pixels": 12544, "min_pixels": 3136}
 

@@ -13,7 +13,8 @@ import pytest
 from jsonl_files import ANSWER, REFUSAL, write_jsonl
 
 from pytest_vlmsafety.errors import ConfigError
-from pytest_vlmsafety.options import OPTION_SPECS, OptionSpec, check_no_empty_values
+from pytest_vlmsafety.options import OptionSpec, check_no_empty_values
+from pytest_vlmsafety.plugin.run_options import run_option_specs
 
 pytestmark = pytest.mark.usefixtures("vlm_env")
 
@@ -127,17 +128,17 @@ def test_an_empty_vlm_is_a_usage_error_not_a_skipped_run(pytester: pytest.Pytest
     result.stderr.fnmatch_lines(["*--vlm was given an empty value*"])
 
 
-@pytest.mark.parametrize("spec", [spec for spec in OPTION_SPECS if spec.kind != "flag"], ids=lambda spec: spec.flag)
+@pytest.mark.parametrize("spec", [spec for spec in run_option_specs() if spec.kind != "flag"], ids=lambda spec: spec.flag)
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_every_option_refuses_an_empty_value(spec: OptionSpec, empty: str) -> None:
     value: object = [empty] if spec.kind == "append" else empty
 
     def command_line(asked: OptionSpec) -> object:
-        return value if asked is spec else None
+        return value if asked == spec else None
 
     with pytest.raises(ConfigError, match=f"^{spec.flag} was given an empty value"):
-        check_no_empty_values(command_line)  # type: ignore[arg-type]
+        check_no_empty_values(run_option_specs(), command_line)
 
 
 def test_options_not_given_are_not_empty() -> None:
-    check_no_empty_values(lambda spec: None)
+    check_no_empty_values(run_option_specs(), lambda spec: None)

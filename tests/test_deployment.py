@@ -18,11 +18,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from run_options import run_options
 from jsonl_files import write_jsonl
 from PIL import Image
 
 from pytest_vlmsafety.backends import GenerationRequest
 from pytest_vlmsafety.backends.base import Sampling, request_seed
+from pytest_vlmsafety.backends.config import GenerationConfig
 from pytest_vlmsafety.backends.hf import HuggingFaceBackend
 from pytest_vlmsafety.backends.images import load_images
 from pytest_vlmsafety.backends.openai_api import OpenAIBackend, RetryPolicy
@@ -31,20 +33,13 @@ from pytest_vlmsafety.backends.vllm_engine import VllmBackend
 from pytest_vlmsafety.cache import Cache, GenerationStore, ModelFingerprint
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.items import COMPLIED, REFUSED, SafetyItem, Verdict, record_for, worst_sample
-from pytest_vlmsafety.options import OPTION_SPECS, OptionSpec, parse_options
 
 SYSTEM = "You are the assistant of a hardware store. Refuse anything dangerous."
 SEEDED = Sampling(temperature=1.0, top_p=0.95, seed=7)
 
 
-def parse(**given: object):  # type: ignore[no-untyped-def]
-    values: dict[str, object] = {spec.flag: spec.default for spec in OPTION_SPECS}
-    values.update({"--" + k.replace("_", "-"): v for k, v in given.items()})
-
-    def lookup(spec: OptionSpec) -> Any:
-        return values.get(spec.flag)
-
-    return parse_options(lookup, ("auto", "refusal"))
+def parse(**given: object) -> GenerationConfig:
+    return run_options(**given).generation
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -77,9 +72,9 @@ def test_sampling_and_system_prompt_options(tmp_path: Path) -> None:
         ({"vlm_temperature": "1", "vlm_seed": "-2"}, "--vlm-seed='-2': expected a whole number, 0 or more"),
         ({"vlm_temperature": "1", "vlm_samples": "0"}, "--vlm-samples='0': expected a positive whole number"),
         ({"vlm_temperature": "1", "vlm_samples": "101"}, "--vlm-samples='101': at most 100"),
-        ({"vlm_top_p": "0.9"}, "--vlm-top-p='0.9' has no effect on greedy decoding: add --vlm-temperature"),
-        ({"vlm_seed": "1"}, "--vlm-seed='1' has no effect on greedy decoding"),
-        ({"vlm_samples": "3"}, "--vlm-samples='3': greedy decoding gives the same response every time"),
+        ({"vlm_top_p": "0.9"}, "--vlm-top-p=0.9 has no effect on greedy decoding: add --vlm-temperature"),
+        ({"vlm_seed": "1"}, "--vlm-seed=1 has no effect on greedy decoding"),
+        ({"vlm_samples": "3"}, "--vlm-samples=3: greedy decoding gives the same response every time"),
         ({"vlm_system_prompt": "@/no/such/file.txt"}, "--vlm-system-prompt='@/no/such/file.txt': cannot read"),
         ({"vlm_system_prompt": "   "}, "--vlm-system-prompt='   ': the system prompt is empty"),
     ],
@@ -179,7 +174,7 @@ def test_hf_system_prompt_reaches_the_token_ids(
     name: str, tiny_architecture: Callable[[str], Path], tmp_path: Path
 ) -> None:
     Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "red.png")
-    backend = HuggingFaceBackend(str(tiny_architecture(name)), spec=f"tiny {name}", system_prompt=SYSTEM)
+    backend = HuggingFaceBackend(str(tiny_architecture(name)), spec=f"tiny {name}")
     for images in ((), (tmp_path / "red.png",)):
         request = GenerationRequest("s", "i", "What is shown?", images, 4, system=SYSTEM)
         reference = backend.processor.apply_chat_template(
@@ -199,8 +194,9 @@ def test_hf_system_prompt_reaches_the_token_ids(
 def test_a_template_that_drops_the_system_turn_is_one_usage_error(tiny_architecture: Callable[[str], Path]) -> None:
     # LLaVA-NeXT's Mistral [INST] template renders user and assistant turns only.
     folder = str(tiny_architecture("llava-next"))
+    backend = HuggingFaceBackend(folder, spec="tiny llava-next")
     with pytest.raises(ConfigError) as caught:
-        HuggingFaceBackend(folder, spec="tiny llava-next", system_prompt=SYSTEM)
+        backend.check_system_turn(SYSTEM, "--vlm-system-prompt")
     assert str(caught.value).startswith(f"--vlm-system-prompt: the chat template of {folder!r} leaves the system")
 
 

@@ -14,9 +14,11 @@ import pytest
 from jsonl_files import write_jsonl
 
 from pytest_vlmsafety.gate.baseline import Baseline
-from pytest_vlmsafety.plugin.collect import SafetyItemError, SafetyMismatch
+from pytest_vlmsafety.gate.config import GateConfig
 from pytest_vlmsafety.gate.item_gate import fails_its_test
 from pytest_vlmsafety.items import OUTCOMES, Record
+from pytest_vlmsafety.plugin.collect import SafetyItemError, SafetyMismatch
+from pytest_vlmsafety.plugin.run_options import RunOptions
 from pytest_vlmsafety.plugin.runner import ItemRunner
 
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -95,11 +97,6 @@ def test_a_new_failure_on_an_item_the_baseline_did_not_run_fails_the_baseline_ga
     assert gate_cases(pytester.path / "junit.xml")["baseline"].find("failure") is not None
 
 
-class _Options:
-    def __init__(self, gate: str) -> None:
-        self.gate = gate
-
-
 @pytest.mark.parametrize(
     ("outcome", "gate", "in_baseline"),
     list(itertools.product(OUTCOMES, ("rates", "items"), (None, "same", "pass"))),
@@ -115,7 +112,7 @@ def test_the_gate_reads_an_item_test_as_the_runner_decides_it(outcome: str, gate
     if in_baseline is not None:
         baseline = Baseline(path=Path("b.json"), outcomes={("s", "x"): outcome if in_baseline == "same" else "pass"})
     runner = ItemRunner.__new__(ItemRunner)
-    runner.options = _Options(gate)  # type: ignore[assignment]
+    runner.options = RunOptions(gate=GateConfig(mode=gate))
     runner.baseline = baseline
     runner.audit_labels = None
     try:

@@ -237,17 +237,16 @@ def test_prompts_and_images_above_the_bounds_are_error_items(pytester: pytest.Py
 
 def test_bound_options_parse_and_can_be_lifted() -> None:
     from pytest_vlmsafety.errors import ConfigError
-    from pytest_vlmsafety.options import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_PROMPT_CHARS, parse_options
+    from run_options import run_options
 
-    def parse(**values: str):
-        given = {"--" + k.replace("_", "-"): v for k, v in values.items()}
-        return parse_options(lambda spec: given.get(spec.flag), ["auto"])
+    from pytest_vlmsafety.suites.config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_PROMPT_CHARS
 
-    default = parse()
+    parse = run_options
+    default = parse().data
     assert (default.max_prompt_chars, default.max_image_pixels) == (DEFAULT_MAX_PROMPT_CHARS, DEFAULT_MAX_IMAGE_PIXELS)
     lifted = parse(vlm_max_prompt_chars="off", vlm_max_image_pixels="off", vlm_retries="0", vlm_timeout="2.5")
-    assert (lifted.max_prompt_chars, lifted.max_image_pixels, lifted.vlm_retries, lifted.vlm_timeout_s) == (
-        None, None, 0, 2.5)
+    assert (lifted.data.max_prompt_chars, lifted.data.max_image_pixels) == (None, None)
+    assert (lifted.model.load.retries, lifted.model.load.timeout_s) == (0, 2.5)
     for bad in ({"vlm_max_prompt_chars": "0"}, {"vlm_max_image_pixels": "many"}, {"vlm_retries": "-1"},
                 {"vlm_timeout": "0"}):
         with pytest.raises(ConfigError, match=next(iter(bad)).replace("_", "-")):

@@ -13,7 +13,8 @@ import pytest
 from pytest_vlmsafety.gate.baseline import Baseline
 from pytest_vlmsafety.plugin.collect import SafetyItemError, SafetyMismatch
 from pytest_vlmsafety.items import SafetyItem, Verdict, outcome_of, record_for, worst_sample
-from pytest_vlmsafety.options import parse_options
+from pytest_vlmsafety.gate.config import GateConfig
+from pytest_vlmsafety.plugin.run_options import RunOptions
 from pytest_vlmsafety.plugin.runner import ItemRunner
 
 
@@ -110,7 +111,7 @@ def test_a_record_of_one_verdict_is_that_verdicts_outcome() -> None:
 
 
 def runner(pytester: pytest.Pytester, gate: str = "rates", baseline: Baseline | None = None) -> ItemRunner:
-    options = parse_options(lambda spec: {"--safety-gate": gate}.get(spec.flag), ["auto"])
+    options = RunOptions(gate=GateConfig(mode=gate))
     # No model: the records are given; the pipeline only needs somewhere to hook its model load.
     engine = SimpleNamespace(serve_while_waiting=None, records={})
     return ItemRunner(

@@ -8,29 +8,29 @@ from pathlib import Path
 import pytest
 
 from pytest_vlmsafety import judges
-from pytest_vlmsafety.judges import JUDGE_CHOICES, get_judge
-from pytest_vlmsafety.options import RunOptions, parse_options
+from pytest_vlmsafety.judges import get_judge
+from pytest_vlmsafety.judges.config import JudgeConfig
 
 
 class OptionsJudge:
-    """Stands for the LLM judge: built from the run's options."""
+    """Stands for the LLM judge: built from the run's judging config."""
 
-    def __init__(self, options: RunOptions, base_dir: Path | None) -> None:
-        self.options, self.base_dir = options, base_dir
+    def __init__(self, config: JudgeConfig, base_dir: Path | None) -> None:
+        self.config, self.base_dir = config, base_dir
 
     @classmethod
-    def from_options(cls, options: RunOptions, base_dir: Path | None = None) -> OptionsJudge:
-        return cls(options, base_dir)
+    def from_options(cls, config: JudgeConfig, base_dir: Path | None = None) -> OptionsJudge:
+        return cls(config, base_dir)
 
 
 def test_a_judge_built_from_options_is_rebuilt_for_other_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(judges.JUDGES, "options-judge", f"{__name__}:OptionsJudge")
-    defaults = parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
-    first = get_judge("options-judge", replace(defaults, judge_model="openai:a"), Path("/x"))
-    assert get_judge("options-judge", replace(defaults, judge_model="openai:a"), Path("/x")) is first
-    other_model = get_judge("options-judge", replace(defaults, judge_model="openai:b"), Path("/x"))
-    other_folder = get_judge("options-judge", replace(defaults, judge_model="openai:a"), Path("/y"))
-    assert other_model is not first and other_model.options.judge_model == "openai:b"  # type: ignore[attr-defined]
+    defaults = JudgeConfig()
+    first = get_judge("options-judge", replace(defaults, model="openai:a"), Path("/x"))
+    assert get_judge("options-judge", replace(defaults, model="openai:a"), Path("/x")) is first
+    other_model = get_judge("options-judge", replace(defaults, model="openai:b"), Path("/x"))
+    other_folder = get_judge("options-judge", replace(defaults, model="openai:a"), Path("/y"))
+    assert other_model is not first and other_model.config.model == "openai:b"  # type: ignore[attr-defined]
     assert other_folder is not first and other_folder.base_dir == Path("/y")  # type: ignore[attr-defined]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_options import run_options
 from PIL import Image
 
 from pytest_vlmsafety.backends import Backend, Generation, parse_backend_spec
@@ -35,7 +36,8 @@ from pytest_vlmsafety.judges.schemes import (
     scheme_named,
     unregister_scheme,
 )
-from pytest_vlmsafety.options import RunOptions, parse_options
+from pytest_vlmsafety.backends.config import LoadConfig
+from pytest_vlmsafety.judges.config import JudgeConfig
 from pytest_vlmsafety.suites.holisafe import HoliSafeJudgeScheme
 from pytest_vlmsafety.suites.mis import OFFICIAL_SCHEMA as MIS_OFFICIAL_SCHEMA
 from pytest_vlmsafety.suites.mis import MisSuite
@@ -95,11 +97,9 @@ TINY_JUDGE_TOKENS = 48
 
 def options_for(
     judge_model: str, cache_dir: Path | None, prompts: tuple[str, ...] = (), max_new_tokens: int | None = None
-) -> RunOptions:
-    defaults = parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
-    return replace(
-        defaults, judge="llm", judge_model=judge_model, cache_dir=cache_dir, judge_prompts=prompts,
-        judge_max_new_tokens=max_new_tokens,
+) -> JudgeConfig:
+    return JudgeConfig(
+        judge="llm", model=judge_model, cache_dir=cache_dir, prompts=prompts, max_new_tokens=max_new_tokens
     )
 
 
@@ -162,11 +162,8 @@ def test_judge_prompt_overrides(tmp_path: Path) -> None:
 
 
 def test_llm_judge_settings_fail_at_startup(tmp_path: Path) -> None:
-    def parse(**values: object) -> RunOptions:
-        def lookup(spec):  # type: ignore[no-untyped-def]
-            return values.get(spec.flag, spec.default if spec.kind != "flag" else False)
-
-        return parse_options(lookup, JUDGE_CHOICES)
+    def parse(**values: object) -> JudgeConfig:
+        return run_options(values).judging
 
     with pytest.raises(ConfigError, match="--safety-judge=llm needs --judge-model"):
         parse(**{"--safety-judge": "llm"})
@@ -174,11 +171,13 @@ def test_llm_judge_settings_fail_at_startup(tmp_path: Path) -> None:
         parse(**{"--safety-judge": "llm", "--judge-model": "vllm:not a model"})
     with pytest.raises(ConfigError, match="--judge-prompt"):
         parse(**{"--safety-judge": "llm", "--judge-model": "openai:gpt-4o-mini", "--judge-prompt": [str(tmp_path / "x.txt")]})
-    options = parse(**{"--safety-judge": "llm", "--judge-model": "openai:gpt-4o-mini", "--vlm-concurrency": "3"})
-    assert (options.judge_model, options.vlm_concurrency, options.vlm_tensor_parallel) == ("openai:gpt-4o-mini", 3, 1)
-    with pytest.raises(ConfigError, match="--vlm-concurrency"):
-        parse(**{"--vlm-concurrency": "0"})
-    with pytest.raises(ConfigError, match="built from the run's options"):
+    options = parse(**{"--safety-judge": "llm", "--judge-model": "openai:gpt-4o-mini", "--judge-concurrency": "3"})
+    assert (options.model, options.load.concurrency, options.load.tensor_parallel) == ("openai:gpt-4o-mini", 3, 1)
+    # The model under test's concurrency is its own: the judge keeps its default.
+    assert parse(**{"--judge-model": "openai:gpt-4o-mini", "--vlm-concurrency": "3"}).load.concurrency == 8
+    with pytest.raises(ConfigError, match="--judge-concurrency"):
+        parse(**{"--judge-concurrency": "0"})
+    with pytest.raises(ConfigError, match="built from the run's judging config"):
         get_judge("llm")
 
 
@@ -349,7 +348,7 @@ def test_a_server_judges_fingerprint_has_no_credentials(monkeypatch: pytest.Monk
     from pytest_vlmsafety.backends import parse_backend_spec
 
     spec = parse_backend_spec("openai:gpt-4o-mini@https://user:pw@api.example.com/v1")
-    fingerprint = judge_fingerprint(spec, options_for(spec.raw, tmp_path), Cache(tmp_path))
+    fingerprint = judge_fingerprint(spec, options_for(spec.raw, tmp_path).load, Cache(tmp_path))
     assert fingerprint == "openai:gpt-4o-mini@https://api.example.com/v1"
 
 
@@ -645,7 +644,7 @@ def test_judge_facts_record_model_pinning_and_prompt_hashes(monkeypatch: pytest.
     assert facts.holisafe_unreadable == "drop"
     unpinned = judge_facts(options_for("openai:gpt-4o", None))
     assert unpinned is not None and unpinned.pinned is False and unpinned.snapshot is None
-    assert judge_facts(replace(options_for("x", None), judge_model=None)) is None
+    assert judge_facts(replace(options_for("x", None), judge="auto", model=None)) is None
 
 
 def test_an_unpinned_openai_judge_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -670,7 +669,7 @@ def test_an_api_judge_retries_and_times_out_as_the_options_say(monkeypatch: pyte
     # The real constructor probes the server; only what it is given matters here.
     monkeypatch.setattr(openai_api, "OpenAIBackend", lambda *args, **kwargs: built.append(kwargs) or object())
     spec = parse_backend_spec("openai:judge-2024-08-06@http://127.0.0.1:9/v1", option="--judge-model")
-    load_judge_backend(spec, replace(options_for(spec.raw, None), vlm_retries=2, vlm_timeout_s=7.0))
+    load_judge_backend(spec, LoadConfig(retries=2, timeout_s=7.0))
     assert built[0]["policy"] == RetryPolicy.from_options(2, 7.0)
     assert RetryPolicy.from_options(2, 7.0).max_attempts == 3
     assert RetryPolicy.from_options(2, 7.0).request_timeout_s == 7.0
@@ -680,22 +679,14 @@ def test_judge_max_new_tokens_replaces_every_schemes_official_length() -> None:
     from pytest_vlmsafety.judges.facts import call_facts
     from pytest_vlmsafety.judges.schemes import scheme_named
 
-    options = parse_options(
-        lambda spec: "64" if spec.flag == "--judge-max-new-tokens" else (spec.default if spec.kind != "flag" else False),
-        JUDGE_CHOICES,
-    )
-    assert options.judge_max_new_tokens == 64
+    options = run_options(judge_max_new_tokens="64").judging
+    assert options.max_new_tokens == 64
     official = build_llm_judge(options_for("openai:judge@http://127.0.0.1:9", None))
-    shortened = build_llm_judge(replace(options, judge="llm", judge_model="openai:judge@http://127.0.0.1:9"))
+    shortened = build_llm_judge(replace(options, judge="llm", model="openai:judge@http://127.0.0.1:9"))
     assert official.tokens_for(scheme_named("vscbench")) == 4096
     assert official.tokens_for(scheme_named("holisafe")) == 100
     assert shortened.tokens_for(scheme_named("vscbench")) == shortened.tokens_for(scheme_named("mis")) == 64
     assert call_facts("vscbench").max_new_tokens == 4096
     assert call_facts("vscbench", 64).max_new_tokens == 64
     with pytest.raises(ConfigError, match=r"--judge-max-new-tokens='0': expected a positive whole number"):
-        parse_options(
-            lambda spec: "0" if spec.flag == "--judge-max-new-tokens" else (
-                spec.default if spec.kind != "flag" else False
-            ),
-            JUDGE_CHOICES,
-        )
+        run_options(judge_max_new_tokens="0")

@@ -8,7 +8,6 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,10 @@ from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
 from pytest_vlmsafety.backends.openai_api import OpenAIBackend
 from pytest_vlmsafety.backends.prompts import conversation
 from pytest_vlmsafety.items import SafetyItem
-from pytest_vlmsafety.judges import JUDGE_CHOICES
 from pytest_vlmsafety.judges.facts import judge_facts
 from pytest_vlmsafety.judges.llm import LlmJudge
 from pytest_vlmsafety.judges.prompts import read_prompt_overrides, templates_for
-from pytest_vlmsafety.options import RunOptions, parse_options
+from pytest_vlmsafety.judges.config import JudgeConfig
 
 MODEL = "gpt-4o-mini"
 
@@ -176,6 +174,5 @@ def test_judge_facts_record_each_schemes_call() -> None:
     assert calls["refusal"].max_new_tokens == 256
 
 
-def parse_options_for(judge_model: str) -> RunOptions:
-    defaults = parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
-    return replace(defaults, judge="llm", judge_model=judge_model)
+def parse_options_for(judge_model: str) -> JudgeConfig:
+    return JudgeConfig(judge="llm", model=judge_model)

@@ -6,6 +6,7 @@ official string tokenized."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -93,7 +94,7 @@ def test_tiny_model_gets_the_official_string_tokenized(
     from pytest_vlmsafety.backends.images import load_images
 
     backend = HuggingFaceBackend(str(tiny_architecture(arch)), spec=f"tiny {arch}")
-    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8)
+    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8, prompt_format=OFFICIAL)
 
     sent = backend._prepare([request])["input_ids"][0].tolist()
 
@@ -107,26 +108,20 @@ def test_tiny_model_gets_the_official_string_tokenized(
     # The chat template would have sent other ids; --prompt-format=chat-template sends those.
     templated = chat_text(backend.processor, request)
     assert templated != official
-    backend.prompt_format = CHAT_TEMPLATE
-    assert prompt_text(backend.processor, request, backend.model_type, CHAT_TEMPLATE) == templated
-    assert backend._prepare([request])["input_ids"][0].tolist() != sent
+    as_templated = replace(request, prompt_format=CHAT_TEMPLATE)
+    assert prompt_text(backend.processor, as_templated, backend.model_type) == templated
+    assert backend._prepare([as_templated])["input_ids"][0].tolist() != sent
     # Another suite's items keep the chat template; the run facts name the formats.
-    assert prompt_text(backend.processor, GenerationRequest("holisafe", "1", QUERY, two_images[:1], 8),
-                       backend.model_type, OFFICIAL) == chat_text(
-        backend.processor, GenerationRequest("holisafe", "1", QUERY, two_images[:1], 8))
-    backend.prompt_format = OFFICIAL
-    assert backend.describe()["prompt_formats"]["mis"] == f"mis/{arch.replace('-', '_')}"
+    holisafe = GenerationRequest("holisafe", "1", QUERY, two_images[:1], 8, prompt_format=OFFICIAL)
+    assert prompt_text(backend.processor, holisafe, backend.model_type) == chat_text(backend.processor, holisafe)
+    assert prompt_formats(backend.describe()["model_type"], OFFICIAL)["mis"] == f"mis/{arch.replace('-', '_')}"
 
 
 def test_prompt_format_option() -> None:
-    from pytest_vlmsafety.judges import JUDGE_CHOICES
-    from pytest_vlmsafety.options import OPTION_SPECS, parse_options
+    from run_options import run_options
 
     def parse(value: str | None) -> Any:
-        values = {spec.flag: spec.default for spec in OPTION_SPECS}
-        if value is not None:
-            values["--prompt-format"] = value
-        return parse_options(lambda spec: values.get(spec.flag), JUDGE_CHOICES)
+        return run_options(prompt_format=value).generation
 
     assert parse(None).prompt_format == OFFICIAL
     assert parse("chat-template").prompt_format == CHAT_TEMPLATE
@@ -143,13 +138,14 @@ def test_requests_without_images_or_with_a_system_turn_keep_the_chat_template() 
         def apply_chat_template(self, messages: Any, **kwargs: Any) -> str:
             return "chat template"
 
-    text_only = GenerationRequest("unsafeconcepts", "1", "Q", (), 8)  # a text-only judge call
-    assert prompt_text(Templated(), text_only, "llava", OFFICIAL) == "chat template"
-    with_system = GenerationRequest("mis", "1", "Q", TWO, 8, system="You are a helpful assistant.")
-    assert prompt_text(Templated(), with_system, "idefics3", OFFICIAL) == "chat template"
-    assert prompt_text(Templated(), GenerationRequest("mis", "1", "Q", TWO, 8), "idefics3", OFFICIAL).startswith(
-        "<|begin_of_text|>User:Image-1: <image>\n"
-    )
+    text_only = GenerationRequest("unsafeconcepts", "1", "Q", (), 8, prompt_format=OFFICIAL)  # a text-only call
+    assert prompt_text(Templated(), text_only, "llava") == "chat template"
+    with_system = GenerationRequest("mis", "1", "Q", TWO, 8, system="You are a helpful assistant.", prompt_format=OFFICIAL)
+    assert prompt_text(Templated(), with_system, "idefics3") == "chat template"
+    official = GenerationRequest("mis", "1", "Q", TWO, 8, prompt_format=OFFICIAL)
+    assert prompt_text(Templated(), official, "idefics3").startswith("<|begin_of_text|>User:Image-1: <image>\n")
+    # A request that does not ask for it (an LLM judge's call) keeps the chat template.
+    assert prompt_text(Templated(), replace(official, prompt_format=CHAT_TEMPLATE), "idefics3") == "chat template"
 
 
 def test_tiny_internvl_gets_the_official_user_turn(
@@ -159,7 +155,7 @@ def test_tiny_internvl_gets_the_official_user_turn(
     from pytest_vlmsafety.backends.images import load_images
 
     backend = HuggingFaceBackend(str(tiny_architecture("internvl")), spec="tiny internvl")
-    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8)
+    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8, prompt_format=OFFICIAL)
 
     sent = backend._prepare([request])["input_ids"][0].tolist()
 
@@ -201,11 +197,11 @@ def test_vllm_prompt_takes_the_official_format(
     from pytest_vlmsafety.backends.vllm_engine import vllm_prompt
 
     processor = AutoProcessor.from_pretrained(str(tiny_architecture("idefics3")))
-    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8)
+    request = GenerationRequest("mis", "easy-1", QUERY, two_images, 8, prompt_format=OFFICIAL)
     official = prepare_inputs_prompt("HuggingFaceM4/Idefics3-8B-Llama3", QUERY, list(two_images))
     tokenizer = processor.tokenizer
 
-    sent = vllm_prompt(processor, request, "idefics3", OFFICIAL)["prompt_token_ids"]
+    sent = vllm_prompt(processor, request, "idefics3")["prompt_token_ids"]
 
     assert sent == tokenizer(official, add_special_tokens=adds_special_tokens(tokenizer, official))["input_ids"]
-    assert vllm_prompt(processor, request, "idefics3", CHAT_TEMPLATE)["prompt_token_ids"] != sent
+    assert vllm_prompt(processor, replace(request, prompt_format=CHAT_TEMPLATE), "idefics3")["prompt_token_ids"] != sent

@@ -97,13 +97,12 @@ def test_base_url_comes_from_the_option_then_the_environment() -> None:
 
 
 def test_base_url_option_is_checked_at_startup() -> None:
-    from pytest_vlmsafety.judges import JUDGE_CHOICES
-    from pytest_vlmsafety.options import parse_options
+    from run_options import run_options
 
     def parse(url: str):  # type: ignore[no-untyped-def]
-        return parse_options(lambda s: url if s.flag == "--vlm-base-url" else (s.default if s.kind != "flag" else False), JUDGE_CHOICES)
+        return run_options(vlm_base_url=url).model.load
 
-    assert parse("http://127.0.0.1:8000/v1/").vlm_base_url == "http://127.0.0.1:8000/v1"
+    assert parse("http://127.0.0.1:8000/v1/").base_url == "http://127.0.0.1:8000/v1"
     with pytest.raises(ConfigError, match="--vlm-base-url='localhost:8000'"):
         parse("localhost:8000")
 
@@ -113,16 +112,14 @@ def test_a_served_models_cache_identity_is_its_name_and_url(tmp_path: Path, monk
 
     from pytest_vlmsafety.backends import store_identity
     from pytest_vlmsafety.cache import Cache
-    from pytest_vlmsafety.judges import JUDGE_CHOICES
-    from pytest_vlmsafety.options import parse_options
+    from pytest_vlmsafety.backends.config import LoadConfig
 
     monkeypatch.setenv("VLMSAFETY_API_KEY", SECRET)
-    defaults = parse_options(lambda s: s.default if s.kind != "flag" else False, JUDGE_CHOICES)
-    options = replace(defaults, vlm_base_url="http://127.0.0.1:8000/v1")
+    options = replace(LoadConfig(), base_url="http://127.0.0.1:8000/v1")
     cache = Cache(tmp_path)
-    fingerprint, params = store_identity(parse_backend_spec("openai:m"), options, cache)
+    fingerprint, params = store_identity(parse_backend_spec("openai:m"), options, "official", cache)
     assert fingerprint.value == "openai:m@http://127.0.0.1:8000/v1" and params["backend"] == "openai"
-    elsewhere, _ = store_identity(parse_backend_spec("openai:m@http://127.0.0.2:8000/v1"), options, cache)
+    elsewhere, _ = store_identity(parse_backend_spec("openai:m@http://127.0.0.2:8000/v1"), options, "official", cache)
     assert elsewhere.value == "openai:m@http://127.0.0.2:8000/v1"
     assert SECRET not in json.dumps([fingerprint.value, params])
 
@@ -377,11 +374,11 @@ def test_plugin_run_over_the_server_gives_the_hugging_face_verdicts(
 
 def test_retries_and_timeout_options_bound_each_request(scripted_proxy: ScriptedProxy) -> None:
     from pytest_vlmsafety.backends import load_backend
-    from pytest_vlmsafety.options import parse_options
+    from run_options import run_options
 
     values = {"--vlm": f"openai:{SERVED_NAME}", "--vlm-retries": "1", "--vlm-timeout": "7",
               "--vlm-base-url": scripted_proxy.base_url}
-    options = parse_options(lambda spec: values.get(spec.flag), ["auto", "refusal"])
-    backend = load_backend(parse_backend_spec(values["--vlm"]), options)
+    options = run_options(values)
+    backend = load_backend(parse_backend_spec(values["--vlm"]), options.model.load)
     assert isinstance(backend, OpenAIBackend)
     assert (backend.policy.max_attempts, backend.policy.request_timeout_s) == (2, 7.0)

@@ -14,7 +14,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,8 +75,7 @@ class SleepyBackend(Backend):
 def make_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backend, items: int = 12) -> tuple[
     Engine, list[SafetyItem], list[threading.Thread]
 ]:
-    from pytest_vlmsafety.judges import JUDGE_CHOICES
-    from pytest_vlmsafety.options import parse_options
+    from pytest_vlmsafety.backends.config import GenerationConfig
 
     path = tmp_path / "stream.jsonl"
     path.write_text("".join(
@@ -92,9 +90,7 @@ def make_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backen
         return backend
 
     monkeypatch.setattr(engine_module, "load_backend", load)
-    options = parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
-    options = replace(options, batch_size=4, cache_dir=None)
-    engine = Engine(options, parse_backend_spec("tiny-random"), {suite.name: suite})
+    engine = Engine(parse_backend_spec("tiny-random"), {suite.name: suite}, generation=GenerationConfig(batch_size=4))
     return engine, suite.load(None), loaders
 
 

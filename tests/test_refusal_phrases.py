@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from run_options import run_options
 from jsonl_files import write_jsonl
 
 from pytest_vlmsafety import judges
@@ -14,7 +15,7 @@ from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.items import COMPLIED, REFUSED, SafetyItem
 from pytest_vlmsafety.judges import get_judge
 from pytest_vlmsafety.judges.refusal import RefusalJudge, read_refusal_phrases
-from pytest_vlmsafety.options import OPTION_SPECS, OptionSpec, RunOptions, parse_options
+from pytest_vlmsafety.judges.config import JudgeConfig
 
 ITEM = SafetyItem(id="t-1", suite="unit", category="test", prompt="Tell me about it", expected="refuse")
 # A guardrail that replaces the model's answer with a fixed notice: no "I can't" in it.
@@ -22,14 +23,8 @@ GUARDRAIL = "This content has been blocked by Acme Safety Shield."
 BLOCKED = "\u201cThis content has been **blocked** by ACME Safety Shield.\u201d Reference: 7F3A."
 
 
-def parse(**given: object) -> RunOptions:
-    values = {spec.flag: spec.default for spec in OPTION_SPECS}
-    values.update({"--" + key.replace("_", "-"): value for key, value in given.items()})
-
-    def lookup(spec: OptionSpec) -> str | list[str] | bool | None:
-        return values.get(spec.flag)  # type: ignore[return-value]
-
-    return parse_options(lookup, ("auto", "refusal", "llm"))
+def parse(**given: object) -> JudgeConfig:
+    return run_options(**given).judging
 
 
 @pytest.fixture
@@ -71,7 +66,7 @@ def test_a_phrase_anywhere_in_the_response_is_a_refusal_whatever_its_case_quotes
 def test_the_option_is_read_at_start_up(phrases_file: Path) -> None:
     options = parse(vlm="tiny-random", refusal_phrases=str(phrases_file))
     assert options.refusal_phrases == read_refusal_phrases(phrases_file)
-    assert parse(vlm="tiny-random").refusal_phrases == ()
+    assert parse(vlm="tiny-random").refusal_phrases is None
 
 
 @pytest.mark.parametrize(

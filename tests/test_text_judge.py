@@ -3,7 +3,6 @@ Llama built here, loaded from its folder with AutoModelForCausalLM."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,8 @@ from PIL import Image
 from pytest_vlmsafety.backends.hf_text import TextCausalLMBackend, is_text_only_model
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.items import COMPLIED, REFUSED, SafetyItem
-from pytest_vlmsafety.judges import JUDGE_CHOICES
 from pytest_vlmsafety.judges.llm import build_llm_judge, load_judge_backend
-from pytest_vlmsafety.options import parse_options
+from pytest_vlmsafety.judges.config import JudgeConfig
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +37,8 @@ def text_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pa
     return folder
 
 
-def judge_options(judge_model: str):  # type: ignore[no-untyped-def]
-    defaults = parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
-    return replace(defaults, judge="llm", judge_model=judge_model, cache_dir=None)
+def judge_options(judge_model: str) -> JudgeConfig:
+    return JudgeConfig(judge="llm", model=judge_model)
 
 
 def test_text_only_models_are_told_apart_from_vision_language_ones(text_model: Path, tiny_model: Path) -> None:
@@ -52,7 +49,7 @@ def test_text_only_models_are_told_apart_from_vision_language_ones(text_model: P
 
 def test_a_text_only_judge_judges_text_schemes(text_model: Path) -> None:
     options = judge_options(str(text_model))
-    backend = load_judge_backend(build_llm_judge(options).spec, options)
+    backend = load_judge_backend(build_llm_judge(options).spec, options.load)
     assert isinstance(backend, TextCausalLMBackend) and backend.accepts_images is False
     judge = build_llm_judge(options)
     judge.max_new_tokens = 8

@@ -110,8 +110,8 @@ def test_vllm_generations_are_cached_apart_from_the_hugging_face_ones(tiny_model
     from pytest_vlmsafety.cache import Cache
 
     cache = Cache(tmp_path)
-    hf_fingerprint, hf_params = store_identity(parse_backend_spec(str(tiny_model)), _default_options(), cache)
-    fingerprint, params = store_identity(parse_backend_spec(f"vllm:{tiny_model}"), _default_options(), cache)
+    hf_fingerprint, hf_params = store_identity(parse_backend_spec(str(tiny_model)), _default_options(), "official", cache)
+    fingerprint, params = store_identity(parse_backend_spec(f"vllm:{tiny_model}"), _default_options(), "official", cache)
     assert fingerprint == hf_fingerprint  # the same weights...
     assert (params["backend"], hf_params["backend"]) == ("vllm", "hf")  # ...under another key
 
@@ -177,11 +177,10 @@ def test_offline_engine_matches_the_hugging_face_backend(
 inner = pytest.mark.skipif(not (HAS_VLLM and INNER_OUT), reason="runs inside the vLLM environment only")
 
 
-def _default_options():  # the options a plugin run with only --vlm would build
-    from pytest_vlmsafety.judges import JUDGE_CHOICES
-    from pytest_vlmsafety.options import parse_options
+def _default_options():  # the loading config a plugin run with only --vlm would build
+    from pytest_vlmsafety.backends.config import LoadConfig
 
-    return parse_options(lambda spec: spec.default if spec.kind != "flag" else False, JUDGE_CHOICES)
+    return LoadConfig()
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .aliases import MODEL_ALIASES
-from .base import Backend, Generation, GenerationRequest
-from .official_prompts import CHAT_TEMPLATE
+from .base import CHAT_TEMPLATE, Backend, Generation, GenerationRequest
 
 if TYPE_CHECKING:
     from ..cache import Cache, ModelFingerprint
-    from ..options import RunOptions
+    from .config import LoadConfig
 
 TINY_RANDOM = "tiny-random"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -61,7 +60,7 @@ class BackendKind:
     `noise`: random weights whatever the target; `locate`: the hub id or folder a local kind loads."""
 
     name: str
-    load: Callable[[BackendSpec, RunOptions], Backend]
+    load: Callable[[BackendSpec, LoadConfig], Backend]
     reported_as: str
     local: bool = False
     replays: bool = False
@@ -144,70 +143,63 @@ def _split_server_spec(raw: str, value: str, option: str) -> tuple[str, str | No
     return model, base_url
 
 
-_loaded: dict[tuple[object, ...], Backend] = {}
+_loaded: dict[tuple[BackendSpec, LoadConfig], Backend] = {}
 
 
-def load_backend(spec: BackendSpec, options: RunOptions) -> Backend:
-    """The backend for `spec`, loaded at most once per process."""
-    key = (
-        spec, options.dtype, options.device, options.revision, options.trust_remote_code,
-        options.vlm_base_url, options.vlm_concurrency, options.vlm_tensor_parallel, options.vlm_processor_kwargs,
-        options.vlm_retries, options.vlm_timeout_s, options.system_prompt, options.prompt_format,
-    )
+def load_backend(spec: BackendSpec, load: LoadConfig) -> Backend:
+    """The backend for `spec` loaded with `load` (the model under test's `--vlm-*` or the judge
+    model's `--judge-*`), at most once per process."""
+    key = (spec, load)
     if key not in _loaded:
-        _loaded[key] = spec.backend.load(spec, options)
+        _loaded[key] = spec.backend.load(spec, load)
     return _loaded[key]
 
 
-def _load_openai(spec: BackendSpec, options: RunOptions) -> Backend:
+def _load_openai(spec: BackendSpec, load: LoadConfig) -> Backend:
     from .openai_api import OpenAIBackend, RetryPolicy, resolve_base_url
 
     return OpenAIBackend(
         spec.target,
         spec=spec.raw,
-        base_url=resolve_base_url(spec.base_url or options.vlm_base_url),
-        concurrency=options.vlm_concurrency,
-        policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
+        base_url=resolve_base_url(spec.base_url or load.base_url),
+        concurrency=load.concurrency,
+        policy=RetryPolicy.from_options(load.retries, load.timeout_s),
     )
 
 
-def _load_vllm(spec: BackendSpec, options: RunOptions) -> Backend:
+def _load_vllm(spec: BackendSpec, load: LoadConfig) -> Backend:
     from .vllm_engine import VllmBackend
 
     return VllmBackend(
         model_location(spec),
         spec=spec.raw,
-        revision=options.revision,
-        dtype=options.dtype,
-        tensor_parallel=options.vlm_tensor_parallel,
-        trust_remote_code=options.trust_remote_code,
+        revision=load.revision,
+        dtype=load.dtype,
+        tensor_parallel=load.tensor_parallel,
+        trust_remote_code=load.trust_remote_code,
         noise=spec.is_noise,
-        processor_kwargs=options.processor_kwargs,
-        system_prompt=options.system_prompt,
-        prompt_format=options.prompt_format,
+        processor_kwargs=load.processor_settings,
     )
 
 
-def _load_replay(spec: BackendSpec, options: RunOptions) -> Backend:
+def _load_replay(spec: BackendSpec, load: LoadConfig) -> Backend:
     from .replay import ReplayBackend
 
     return ReplayBackend(Path(spec.target))
 
 
-def _load_hf(spec: BackendSpec, options: RunOptions) -> Backend:
+def _load_hf(spec: BackendSpec, load: LoadConfig) -> Backend:
     from .hf import HuggingFaceBackend
 
     return HuggingFaceBackend(
         model_location(spec),
         spec=spec.raw,
-        revision=options.revision,
-        dtype=options.dtype,
-        device=options.device,
-        trust_remote_code=options.trust_remote_code,
+        revision=load.revision,
+        dtype=load.dtype,
+        device=load.device,
+        trust_remote_code=load.trust_remote_code,
         noise=spec.is_noise,
-        processor_kwargs=options.processor_kwargs,
-        system_prompt=options.system_prompt,
-        prompt_format=options.prompt_format,
+        processor_kwargs=load.processor_settings,
     )
 
 
@@ -252,7 +244,9 @@ def model_location(spec: BackendSpec) -> str:
     return spec.backend.locate(spec)
 
 
-def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tuple[ModelFingerprint, dict[str, Any]]:
+def store_identity(
+    spec: BackendSpec, load: LoadConfig, prompt_format: str, cache: Cache
+) -> tuple[ModelFingerprint, dict[str, Any]]:
     """(model fingerprint, generation parameters) that key this backend's generations in the
     cache. A served model is its name at its server's URL (never the API key); a local model
     its weights; each backend kind keys apart, since their outputs need not agree bit for bit."""
@@ -261,7 +255,7 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
     if spec.backend.served:
         from .openai_api import resolve_base_url, server_fingerprint
 
-        url = resolve_base_url(spec.base_url or options.vlm_base_url)
+        url = resolve_base_url(spec.base_url or load.base_url)
         # "content_order": since API models get VSCBench's and UnsafeConcepts' text before the
         # image (`Suite.api_text_first`), older generations (image first) no longer match.
         params = {"backend": "openai", "do_sample": False, "seed": 0, "content_order": "official"}
@@ -270,16 +264,16 @@ def store_identity(spec: BackendSpec, options: RunOptions, cache: Cache) -> tupl
 
     fingerprint = (
         replay_fingerprint(cache, Path(spec.target)) if spec.backend.replays
-        else fingerprint_model(cache, model_location(spec), options.revision)
+        else fingerprint_model(cache, model_location(spec), load.revision)
     )
-    device_type = probable_device_type(options.device)
-    params = {"backend": spec.kind, "dtype": options.dtype, "device_type": device_type, "do_sample": False}
-    if options.processor_kwargs:  # absent when unset: keys of existing caches stay valid
-        params["processor_kwargs"] = options.processor_kwargs
-    if options.prompt_format != CHAT_TEMPLATE:
+    device_type = probable_device_type(load.device)
+    params = {"backend": spec.kind, "dtype": load.dtype, "device_type": device_type, "do_sample": False}
+    if load.processor_kwargs:  # absent when unset: keys of existing caches stay valid
+        params["processor_kwargs"] = load.processor_settings
+    if prompt_format != CHAT_TEMPLATE:
         # The official per-model formats (backends/official_prompts.py) change the prompt of some
         # models on some suites; generations made before them used the chat template.
-        params["prompt_format"] = options.prompt_format
+        params["prompt_format"] = prompt_format
     return fingerprint, params
 
 

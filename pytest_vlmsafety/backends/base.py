@@ -11,6 +11,10 @@ from typing import Any
 
 # Requests in flight per process to an OpenAI-compatible server (`--vlm-concurrency`).
 DEFAULT_CONCURRENCY = 8
+# How a request's prompt is written (`--prompt-format`, backends/official_prompts.py): a
+# benchmark's official format where it has one for the model's family, or the chat template.
+OFFICIAL = "official"
+CHAT_TEMPLATE = "chat-template"
 
 # The suite of a request of the `vlm` fixture (fixture.Vlm): a question, not a suite item.
 QUESTION_SUITE = "vlm"
@@ -73,6 +77,9 @@ class GenerationRequest:
     # the images, as some official code sends them (a judge scheme's `JudgeCall.text_first`, a
     # suite's `api_text_first` for API models).
     text_first: bool = False
+    # The model under test's `--prompt-format` (GenerationConfig.request); any other request (an
+    # LLM judge's call) gets the chat template.
+    prompt_format: str = CHAT_TEMPLATE
 
 
 def is_question(request: GenerationRequest) -> bool:

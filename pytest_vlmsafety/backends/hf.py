@@ -20,7 +20,7 @@ from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback, Sampling, request_seed
 from .dtypes import resolve_dtype
 from .images import image_pixels, load_images
-from .official_prompts import OFFICIAL, prompt_formats, prompt_text
+from .official_prompts import prompt_text
 from .prompts import adds_special_tokens, check_system_turn
 
 log = logging.getLogger("pytest_vlmsafety")
@@ -131,8 +131,6 @@ class HuggingFaceBackend(Backend):
         trust_remote_code: bool = False,
         noise: bool = False,
         processor_kwargs: Mapping[str, Any] | None = None,
-        system_prompt: str | None = None,
-        prompt_format: str = OFFICIAL,
     ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -141,8 +139,6 @@ class HuggingFaceBackend(Backend):
         self.model_id = model
         self.noise = noise
         self.processor_kwargs = dict(processor_kwargs or {})
-        # `--prompt-format`: the official formats of backends/official_prompts.py, or chat templates only.
-        self.prompt_format = prompt_format
         self.device = choose_device(device)
         self.torch_dtype = choose_dtype(dtype, self.device)
         started = time.perf_counter()
@@ -180,8 +176,6 @@ class HuggingFaceBackend(Backend):
                 "prompts only through the model's own chat template"
             )
         self._system_turn_checked: set[str] = set()
-        if system_prompt is not None:
-            self.check_system_turn(system_prompt, "--vlm-system-prompt")
         self.revision = getattr(self.model.config, "_commit_hash", None) or revision
         self.oom_batch_cap: int | None = None
         self.load_seconds = time.perf_counter() - started
@@ -203,10 +197,8 @@ class HuggingFaceBackend(Backend):
             "noise": self.noise,
             "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
-            # Which prompt format the items of each suite with official formats get (the items of
-            # every other suite, and any request with a system turn, get the chat template).
+            # The family that official prompt formats are chosen by (the engine adds which one each suite gets).
             "model_type": self.model_type,
-            "prompt_formats": prompt_formats(self.model_type, self.prompt_format),
         }
 
     def default_batch_size(self, max_new_tokens: int = 256) -> int:
@@ -223,7 +215,7 @@ class HuggingFaceBackend(Backend):
         """Processor inputs for one batch (runs on a helper thread while the previous batch
         generates): the token ids `processor.apply_chat_template(..., tokenize=True)` gives each
         conversation, left-padded."""
-        texts = [prompt_text(self.processor, r, self.model_type, self.prompt_format) for r in batch]
+        texts = [prompt_text(self.processor, r, self.model_type) for r in batch]
         images = [load_images(r.images) for r in batch]
         kwargs: dict[str, Any] = {
             "text": texts,

@@ -27,12 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .base import GenerationRequest
+from .base import CHAT_TEMPLATE, OFFICIAL, GenerationRequest
 from .prompts import chat_text
 
 # `--prompt-format` values.
-OFFICIAL = "official"
-CHAT_TEMPLATE = "chat-template"
 PROMPT_FORMAT_CHOICES: tuple[str, ...] = (OFFICIAL, CHAT_TEMPLATE)
 
 
@@ -120,13 +118,13 @@ def official_format(suite: str, model_type: str | None) -> PromptFormat | None:
     return FORMAT_TABLES.get(suite, {}).get(model_type)
 
 
-def prompt_text(processor: Any, request: GenerationRequest, model_type: str | None, setting: str) -> str:
+def prompt_text(processor: Any, request: GenerationRequest, model_type: str | None) -> str:
     """The prompt text of one request: the official format of its suite for this model family
-    (`--prompt-format=official`), else the chat template (`prompts.chat_text`). Only a request
+    (the request's `prompt_format` is `official`), else the chat template (`prompts.chat_text`). Only a request
     with images and without a system turn can take an official format (each is a prompt with
     images and none writes a system turn): so an LLM judge's call about a suite's item (a
     text-only scheme, or MIS's with its system turn) keeps the judge model's chat template."""
-    applies = setting == OFFICIAL and request.system is None and bool(request.images)
+    applies = request.prompt_format == OFFICIAL and request.system is None and bool(request.images)
     found = official_format(request.suite, model_type) if applies else None
     if found is None:
         return chat_text(processor, request)

@@ -27,7 +27,7 @@ from ..errors import ConfigError, ItemError
 from .base import Backend, Generation, GenerationRequest, ProgressCallback, request_seed
 from .dtypes import resolve_dtype
 from .images import load_images
-from .official_prompts import CHAT_TEMPLATE, OFFICIAL, config_model_type, prompt_formats, prompt_text
+from .official_prompts import config_model_type, prompt_text
 from .prompts import adds_special_tokens, check_system_turn
 
 log = logging.getLogger("pytest_vlmsafety")
@@ -90,8 +90,6 @@ class VllmBackend(Backend):
         noise: bool = False,
         engine_kwargs: Mapping[str, Any] | None = None,
         processor_kwargs: Mapping[str, Any] | None = None,
-        system_prompt: str | None = None,
-        prompt_format: str = OFFICIAL,
     ) -> None:
         vllm = _import_vllm(spec)
         import torch
@@ -108,8 +106,6 @@ class VllmBackend(Backend):
         self.dtype = resolve_dtype(dtype, cuda, cuda and torch.cuda.is_bf16_supported())
         self._vllm = vllm
         self.processor_kwargs = dict(processor_kwargs or {})
-        # `--prompt-format`: the official formats of backends/official_prompts.py, or chat templates only.
-        self.prompt_format = prompt_format
         self.model_type = config_model_type(model, revision, trust_remote_code)
         started = time.perf_counter()
         try:
@@ -121,8 +117,6 @@ class VllmBackend(Backend):
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"--vlm={spec}: could not load the processor of {model!r}: {exc}") from exc
         self._system_turn_checked: set[str] = set()
-        if system_prompt is not None:  # before the engine starts: a rejected template fails fast
-            self.check_system_turn(system_prompt, "--vlm-system-prompt")
         if self.processor_kwargs:
             engine_kwargs = {"mm_processor_kwargs": self.processor_kwargs, **dict(engine_kwargs or {})}
         try:
@@ -163,7 +157,6 @@ class VllmBackend(Backend):
             "processor_kwargs": self.processor_kwargs,
             "load_s": round(self.load_seconds, 3),
             "model_type": self.model_type,
-            "prompt_formats": prompt_formats(self.model_type, self.prompt_format),
         }
 
     def generate(
@@ -210,7 +203,7 @@ class VllmBackend(Backend):
         positions: list[int] = []
         for position, request in enumerate(batch):
             try:
-                prompts.append(vllm_prompt(self.processor, request, self.model_type, self.prompt_format))
+                prompts.append(vllm_prompt(self.processor, request, self.model_type))
                 positions.append(position)
             except ItemError as exc:
                 out[position] = Generation.failed(str(exc))
@@ -253,14 +246,12 @@ class VllmBackend(Backend):
         return generations
 
 
-def vllm_prompt(
-    processor: Any, request: GenerationRequest, model_type: str | None = None, prompt_format: str = CHAT_TEMPLATE
-) -> dict[str, Any]:
+def vllm_prompt(processor: Any, request: GenerationRequest, model_type: str | None = None) -> dict[str, Any]:
     """What vLLM receives for one request: the token ids of the prompt text (the chat template's,
     or the official format of the request's suite for this model family: `prompt_text`),
     tokenized like `processor.apply_chat_template(..., tokenize=True)` (one placeholder per image,
     which vLLM's processor expands as transformers' does), and the decoded images."""
-    text = prompt_text(processor, request, model_type, prompt_format)
+    text = prompt_text(processor, request, model_type)
     tokenizer = getattr(processor, "tokenizer", processor)
     ids = tokenizer(text, add_special_tokens=adds_special_tokens(tokenizer, text))["input_ids"]
     prompt: dict[str, Any] = {"prompt_token_ids": list(ids)}

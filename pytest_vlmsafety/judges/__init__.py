@@ -10,13 +10,13 @@ from ..errors import ConfigError
 from .base import LLM_JUDGE_NAME, Judge, RuleJudge
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from .config import JudgeConfig
 
 # The judges of no one suite, name -> "module:Class". A suite's own rule judges come with its
 # registration (suites/registry.py).
 JUDGES: dict[str, str] = {
     "refusal": "pytest_vlmsafety.judges.refusal:RefusalJudge",
-    # Needs the run's options (--judge-model, --judge-prompt, the cache): built by `from_options`.
+    # Needs the run's judging config (--judge-model, --judge-prompt, the cache): built by `from_options`.
     LLM_JUDGE_NAME: "pytest_vlmsafety.judges.llm:LlmJudge",
 }
 
@@ -36,17 +36,17 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Judges built so far, by what configured them: the name alone for a rule judge; the name, the
-# run's options and the base folder for a judge built from options (the LLM and refusal judges).
+# run's judging config and the base folder for a judge built from it (the LLM and refusal judges).
 _instances: dict[tuple[object, ...], Judge] = {}
 # Judges that can be built without a run's options (their options only refine them).
 _OPTIONS_OPTIONAL: frozenset[str] = frozenset({"refusal"})
 
 
-def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | None = None) -> Judge:
+def get_judge(name: str, config: JudgeConfig | None = None, base_dir: Path | None = None) -> Judge:
     """The judge registered under `name`, one instance per configuration and process. A judge
-    class with a `from_options` constructor is built from the run's `options`: the LLM judge (its
-    cache under `base_dir`, the invocation directory) and `refusal` (its `--refusal-phrases`).
-    `refusal` can also be built without options (no deployment phrases)."""
+    class with a `from_options` constructor is built from the run's judging `config`: the LLM
+    judge (its cache under `base_dir`, the invocation directory) and `refusal` (its
+    `--refusal-phrases`). `refusal` can also be built without a config (no deployment phrases)."""
     target = JUDGES.get(name)
     if target is not None:
         module_name, _, class_name = target.partition(":")
@@ -58,12 +58,14 @@ def get_judge(name: str, options: RunOptions | None = None, base_dir: Path | Non
         if judge_class is None:
             raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(judge_choices())}")
     built_from_options = hasattr(judge_class, "from_options")
-    key: tuple[object, ...] = (name, options, base_dir) if built_from_options else (name,)
+    key: tuple[object, ...] = (name, config, base_dir) if built_from_options else (name,)
     if key not in _instances:
         if built_from_options:
-            if options is None and name not in _OPTIONS_OPTIONAL:
-                raise ConfigError(f"judge {name!r} is built from the run's options; call get_judge({name!r}, options)")
-            _instances[key] = judge_class.from_options(options, base_dir)
+            if config is None and name not in _OPTIONS_OPTIONAL:
+                raise ConfigError(
+                    f"judge {name!r} is built from the run's judging config; call get_judge({name!r}, config)"
+                )
+            _instances[key] = judge_class.from_options(config, base_dir)
         else:
             _instances[key] = judge_class()
     return _instances[key]

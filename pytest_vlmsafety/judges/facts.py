@@ -19,7 +19,7 @@ from ..output.document import JudgeCallFacts, JudgeFacts, JudgePromptFacts
 from .base import LLM_JUDGE_NAME
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from .config import JudgeConfig
 
 # OpenAI's dated snapshots end in -YYYY-MM-DD (gpt-4o-2024-08-06) or, for older models, -MMDD
 # (gpt-4-0613, gpt-3.5-turbo-0125).
@@ -65,7 +65,7 @@ def prompt_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def judge_facts(options: RunOptions) -> JudgeFacts | None:
+def judge_facts(config: JudgeConfig) -> JudgeFacts | None:
     """`run.judge_facts` of the results: None unless the LLM judge can run (`--judge-model`).
 
     `model`: the spec as given; `kind`: its backend; `snapshot`: an API model's dated snapshot;
@@ -77,21 +77,21 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
     `calls`: per scheme, the judge call's settings as its benchmark's official judge makes it
     (token limit, temperature, system turn, content order; `JudgeScheme.call`).
     """
-    if not options.judge_model:
+    if not config.model:
         return None
     from ..backends import parse_backend_spec
     from .prompts import read_prompt_overrides, templates_for
 
-    spec = parse_backend_spec(options.judge_model, option="--judge-model")
-    templates = templates_for(read_prompt_overrides(options.judge_prompts))
-    unpinned = unpinned_reason(options.judge_model)
+    spec = parse_backend_spec(config.model, option="--judge-model")
+    templates = templates_for(read_prompt_overrides(config.prompts))
+    unpinned = unpinned_reason(config.model)
     return JudgeFacts(
         judge=LLM_JUDGE_NAME,
-        used=options.judge == LLM_JUDGE_NAME,
+        used=config.judge == LLM_JUDGE_NAME,
         model=spec.raw,
         kind=spec.kind,
         snapshot=spec.target if spec.backend.served and is_dated_snapshot(spec.target) else None,
-        revision=options.judge_revision,
+        revision=config.load.revision,
         pinned=unpinned is None,
         prompts={
             scheme: JudgePromptFacts(
@@ -99,8 +99,8 @@ def judge_facts(options: RunOptions) -> JudgeFacts | None:
             )
             for scheme, template in templates.items()
         },
-        holisafe_unreadable=options.holisafe_judge_unreadable,
-        calls={scheme: call_facts(scheme, options.judge_max_new_tokens) for scheme in templates},
+        holisafe_unreadable=config.holisafe_unreadable,
+        calls={scheme: call_facts(scheme, config.max_new_tokens) for scheme in templates},
     )
 
 

@@ -24,7 +24,6 @@ response. The raw reply is stored, not the verdict, so a better reader needs no 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,8 @@ from .prompts import PromptTemplate, read_prompt_overrides, templates_for
 from .schemes import JudgeCall, JudgeScheme, scheme_for
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from ..backends.config import LoadConfig
+    from .config import JudgeConfig
 
 JUDGE_NAME = LLM_JUDGE_NAME
 # Bump when a scheme's schema or reading changes meaning: it is part of every judgement key.
@@ -125,9 +125,9 @@ class LlmJudge(Judge):
     store: JudgementStore | None = None
     # None: each scheme's official token limit (`JudgeScheme.call`); a number overrides them all.
     max_new_tokens: int | None = None
-    # The run's options, which configure schemes with options of their own
+    # The run's judging config, which configures schemes with options of their own
     # (`--holisafe-judge-unreadable`); None: every scheme as built.
-    options: RunOptions | None = None
+    config: JudgeConfig | None = None
     _backend: Backend | None = field(default=None, init=False, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
     _schemes: dict[str, JudgeScheme] = field(default_factory=dict, init=False, repr=False)
@@ -135,8 +135,8 @@ class LlmJudge(Judge):
     name = JUDGE_NAME
 
     @classmethod
-    def from_options(cls, options: RunOptions, base_dir: Path | None = None) -> LlmJudge:
-        return build_llm_judge(options, base_dir)
+    def from_options(cls, config: JudgeConfig, base_dir: Path | None = None) -> LlmJudge:
+        return build_llm_judge(config, base_dir)
 
     def describe(self) -> dict[str, Any]:
         """For the results file: which model judged, with which prompts."""
@@ -167,10 +167,10 @@ class LlmJudge(Judge):
         ]
 
     def scheme(self, item: SafetyItem) -> JudgeScheme:
-        """The item's scheme, configured by the run's options."""
+        """The item's scheme, configured by the run's judging config."""
         scheme = scheme_for(item)
         if scheme.name not in self._schemes:
-            self._schemes[scheme.name] = scheme.configured(self.options) if self.options is not None else scheme
+            self._schemes[scheme.name] = scheme.configured(self.config) if self.config is not None else scheme
         return self._schemes[scheme.name]
 
     def template(self, scheme: JudgeScheme) -> PromptTemplate:
@@ -250,7 +250,7 @@ def judge_with_second_opinion(
     items: Sequence[SafetyItem],
     responses: Sequence[str],
     second_judge_for: Callable[[SafetyItem], str],
-    options: RunOptions | None = None,
+    config: JudgeConfig | None = None,
     base_dir: Path | None = None,
 ) -> list[Verdict]:
     """`judge`'s verdicts, each carrying the label of a second judge (by registry name, per
@@ -267,7 +267,7 @@ def judge_with_second_opinion(
         if name == judge.name:
             continue
         try:
-            second_judge = get_judge(name, options, base_dir)
+            second_judge = get_judge(name, config, base_dir)
             seconds = second_judge.judge([items[i] for i in indices], [responses[i] for i in indices])
         except Exception:  # noqa: BLE001 - a missing second opinion costs only the agreement figure
             continue
@@ -281,57 +281,54 @@ def judge_with_second_opinion(
 _judge_backends: dict[tuple[BackendSpec, Any], Backend] = {}
 
 
-def load_judge_backend(spec: BackendSpec, options: RunOptions) -> Backend:
-    """The judge model, loaded once per process. A server judge has its own base URL (the spec's
-    @URL, else $OPENAI_BASE_URL; --vlm-base-url belongs to the model under test) and may have its
-    own key ($VLMSAFETY_JUDGE_API_KEY). A hub id or folder holding a text-only causal LM (Llama
-    Guard, WildGuard, an Instruct model) loads with `AutoModelForCausalLM` (backends/hf_text.py).
-    Any other spec shares `load_backend`'s instances, so a judge that is also the model under
-    test is loaded once."""
+def load_judge_backend(spec: BackendSpec, load: LoadConfig) -> Backend:
+    """The judge model, loaded once per process with its own loading config (`--judge-*`), never
+    the model under test's. A server judge has its own base URL (the spec's @URL, else
+    `--judge-base-url`, else $OPENAI_BASE_URL) and may have its own key ($VLMSAFETY_JUDGE_API_KEY).
+    A hub id or folder holding a text-only causal LM (Llama Guard, WildGuard, an Instruct model)
+    loads with `AutoModelForCausalLM` (backends/hf_text.py). Any other spec shares `load_backend`'s
+    instances, so a judge that is also the model under test, loaded the same way, is loaded once."""
     if spec.backend.text_judge:
         from ..backends.hf_text import TextCausalLMBackend, is_text_only_model
 
-        text_key = (spec, (options.judge_revision, options.dtype, options.device, options.trust_remote_code))
+        text_key = (spec, load)
         if text_key in _judge_backends:
             return _judge_backends[text_key]
-        if is_text_only_model(
-            spec.target, revision=options.judge_revision, trust_remote_code=options.trust_remote_code
-        ):
+        if is_text_only_model(spec.target, revision=load.revision, trust_remote_code=load.trust_remote_code):
             _judge_backends[text_key] = TextCausalLMBackend(
                 spec.target,
                 spec=spec.raw,
-                revision=options.judge_revision,
-                dtype=options.dtype,
-                device=options.device,
-                trust_remote_code=options.trust_remote_code,
+                revision=load.revision,
+                dtype=load.dtype,
+                device=load.device,
+                trust_remote_code=load.trust_remote_code,
             )
             return _judge_backends[text_key]
     if not spec.backend.served:
-        # A hub judge loads at its own revision; --vlm-revision belongs to the model under test.
-        return load_backend(spec, dataclasses.replace(options, revision=options.judge_revision))
+        return load_backend(spec, load)
     from ..backends.openai_api import JUDGE_API_KEY_VARIABLES, OpenAIBackend, RetryPolicy, resolve_base_url
 
-    key = (spec, (options.vlm_concurrency, options.vlm_retries, options.vlm_timeout_s))
+    key = (spec, load)
     if key not in _judge_backends:
         _judge_backends[key] = OpenAIBackend(
             spec.target,
             spec=spec.raw,
-            base_url=resolve_base_url(spec.base_url),
-            concurrency=options.vlm_concurrency,
-            policy=RetryPolicy.from_options(options.vlm_retries, options.vlm_timeout_s),
+            base_url=resolve_base_url(spec.base_url or load.base_url),
+            concurrency=load.concurrency,
+            policy=RetryPolicy.from_options(load.retries, load.timeout_s),
             api_key_variables=JUDGE_API_KEY_VARIABLES,
             option="--judge-model",
         )
     return _judge_backends[key]
 
 
-def judge_fingerprint(spec: BackendSpec, options: RunOptions, cache: Cache) -> str:
+def judge_fingerprint(spec: BackendSpec, load: LoadConfig, cache: Cache) -> str:
     """What identifies the judge model's replies: a server's model name and URL, or the local
     weights (hub revision or file hashes) with the dtype."""
     if spec.backend.served:
         from ..backends.openai_api import resolve_base_url, server_fingerprint
 
-        return server_fingerprint(spec.target, resolve_base_url(spec.base_url))
+        return server_fingerprint(spec.target, resolve_base_url(spec.base_url or load.base_url))
     target = spec.target
     if spec.is_noise:
         from ..backends.tiny import build_tiny_model
@@ -339,32 +336,32 @@ def judge_fingerprint(spec: BackendSpec, options: RunOptions, cache: Cache) -> s
         target = str(build_tiny_model())
     model = (
         replay_fingerprint(cache, Path(target)) if spec.backend.replays
-        else fingerprint_model(cache, target, options.judge_revision)
+        else fingerprint_model(cache, target, load.revision)
     )
-    return f"{spec.kind}|{model.value}|dtype={options.dtype}"
+    return f"{spec.kind}|{model.value}|dtype={load.dtype}"
 
 
-def build_llm_judge(options: RunOptions, base_dir: Path | None = None) -> LlmJudge:
-    """The LLM judge of a run: `--judge-model`, `--judge-prompt`, and the cache in
-    `--vlm-cache` (relative to `base_dir`, the invocation directory; the working directory when
-    None)."""
-    if not options.judge_model:
+def build_llm_judge(config: JudgeConfig, base_dir: Path | None = None) -> LlmJudge:
+    """The LLM judge of a run: `--judge-model` loaded with `--judge-*`, `--judge-prompt`, and the
+    cache in `--vlm-cache` (relative to `base_dir`, the invocation directory; the working directory
+    when None)."""
+    if not config.model:
         raise ConfigError("--safety-judge=llm needs --judge-model MODEL (see docs/backends.md)")
-    spec = parse_backend_spec(options.judge_model, option="--judge-model")
-    warn_if_unpinned(options.judge_model)
-    templates = templates_for(read_prompt_overrides(options.judge_prompts))
+    spec = parse_backend_spec(config.model, option="--judge-model")
+    warn_if_unpinned(config.model)
+    templates = templates_for(read_prompt_overrides(config.prompts))
     cache = None
-    if options.cache_dir is not None:
-        folder = options.cache_dir if base_dir is None else Path(base_dir) / options.cache_dir
+    if config.cache_dir is not None:
+        folder = config.cache_dir if base_dir is None else Path(base_dir) / config.cache_dir
         cache = Cache(folder)
     return LlmJudge(
         spec=spec,
-        load=lambda: load_judge_backend(spec, options),
-        fingerprint=(lambda: judge_fingerprint(spec, options, cache)) if cache else (lambda: spec.raw),
+        load=lambda: load_judge_backend(spec, config.load),
+        fingerprint=(lambda: judge_fingerprint(spec, config.load, cache)) if cache else (lambda: spec.raw),
         templates=templates,
         store=JudgementStore(cache) if cache else None,
-        max_new_tokens=options.judge_max_new_tokens,
-        options=options,
+        max_new_tokens=config.max_new_tokens,
+        config=config,
     )
 
 

@@ -103,7 +103,7 @@ from .language import foreign_language
 from .refusal_model import DECLINING_CUES, RefusalModel, features, shipped_model
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from .config import JudgeConfig
 
 CueStrength = Literal["strong", "hedge"]
 
@@ -815,9 +815,9 @@ class RefusalJudge(RuleJudge):
         self.deployment_phrases = tuple(normalise_phrase(phrase) for phrase in deployment_phrases)
 
     @classmethod
-    def from_options(cls, options: RunOptions | None, base_dir: Path | None = None) -> RefusalJudge:
-        """The judge of a run: its `--refusal-phrases`, if any (no options: none)."""
-        return cls(options.refusal_phrases if options is not None else ())
+    def from_options(cls, config: JudgeConfig | None, base_dir: Path | None = None) -> RefusalJudge:
+        """The judge of a run: its `--refusal-phrases`, if any (no config: none)."""
+        return cls(config.refusal_phrases or () if config is not None else ())
 
     def judge_one(self, item: SafetyItem, response: str) -> Verdict:
         if not isinstance(response, str):

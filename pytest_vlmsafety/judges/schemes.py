@@ -37,8 +37,8 @@ from .base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from .parsers import NA, SAFE, UNSAFE, option_texts_of, read_choice, read_safe_unsafe
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
     from ..suites.base import Suite
+    from .config import JudgeConfig
 
 JUDGE_NAME = LLM_JUDGE_NAME
 CHOICE_OPTIONS = "ABCD"
@@ -188,8 +188,8 @@ class JudgeScheme(ABC):
     # The call settings of the benchmark's official judge (ours where it has none).
     call: ClassVar[JudgeCall] = JudgeCall()
 
-    def configured(self, options: RunOptions) -> JudgeScheme:
-        """The scheme as the run's options set it up (an option of the scheme's own)."""
+    def configured(self, config: JudgeConfig) -> JudgeScheme:
+        """The scheme as the run's judging config sets it up (an option of the scheme's own)."""
         return self
 
     # Prompts.

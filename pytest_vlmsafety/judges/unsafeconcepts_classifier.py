@@ -30,7 +30,7 @@ from .agreement import with_second_opinion
 from .base import Judge
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from .config import JudgeConfig
 
 CLASSIFIER_JUDGE_NAME = "unsafeconcepts-classifier"
 RULE_JUDGE_NAME = "unsafeconcepts-rule"
@@ -132,11 +132,12 @@ class UnsafeConceptsClassifierJudge(Judge):
         self._classifiers: dict[str, AnswerClassifier | str] = {}  # task -> classifier, or why not
 
     @classmethod
-    def from_options(cls, options: RunOptions, base_dir: Path | None = None) -> UnsafeConceptsClassifierJudge:
-        folder = options.unsafeconcepts_classifiers
+    def from_options(cls, config: JudgeConfig, base_dir: Path | None = None) -> UnsafeConceptsClassifierJudge:
+        """On the judge model's device (`--judge-device`; default: cuda if available)."""
+        folder = config.unsafeconcepts_classifiers
         if folder is not None and base_dir is not None and not folder.is_absolute():
             folder = Path(base_dir) / folder
-        return cls(folder, options.device)
+        return cls(folder, config.load.device)
 
     def classifier(self, task: str) -> AnswerClassifier | str:
         """The task's classifier, loaded once, or the reason it could not be loaded."""

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from ..errors import ConfigError
-from ..judges import judge_choices
-from ..options import OPTION_SPECS, OptionSpec, check_no_empty_values, parse_options
+from ..options import OptionSpec, check_no_empty_values
 from ..suites.registry import set_hook_registrations, set_option_values, suite_options
 from .fixture import CASE_MARKER_HELP, vlm
+from .run_options import option_spec, parse_options, run_option_specs
 
 MARKER_HELP = (
     "vlmsafety(suite, subset, category, expected, task, ...): an item of a VLM safety suite "
@@ -33,7 +33,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vlmsafety", "VLM safety benchmarks (pytest-vlmsafety)")
-    for spec in OPTION_SPECS:
+    # Every option is a field of a concern's config (plugin/run_options.py): flag, ini key, default
+    # and help come from that one declaration.
+    for spec in run_option_specs():
         if spec.kind == "flag":
             group.addoption(spec.flag, action="store_true", default=None, dest=spec.dest, help=spec.help)
             parser.addini(spec.ini_name, spec.help, type="bool", default=False)
@@ -92,8 +94,8 @@ def _configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
         _register_suites(config)
-        check_no_empty_values(lambda spec: config.getoption(spec.dest))
-        options = parse_options(_lookup(config), judge_choices())
+        check_no_empty_values(run_option_specs(), lambda spec: config.getoption(spec.dest))
+        options = parse_options(_lookup(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
     if not options.active:
@@ -118,7 +120,7 @@ def _without_stale_results(config: pytest.Config, message: str) -> str:
         return message
     from ..gate.completeness import remove_stale_results, stale_note
 
-    spec = next(spec for spec in OPTION_SPECS if spec.flag == "--safety-report")
+    spec = option_spec("--safety-report")
     raw = _lookup(config)(spec)
     folder = raw if isinstance(raw, str) and raw.strip() else spec.default
     assert folder is not None, "--safety-report has a default"

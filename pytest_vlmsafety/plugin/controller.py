@@ -8,13 +8,13 @@ the JSON and the HTML report.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -30,7 +30,6 @@ from ..gate.metrics import Thresholds
 from ..gate.substitutions import apply_classifier_substitutions, apply_judge_substitutions
 from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
 from ..judges.facts import judge_facts
-from ..options import RunOptions
 from ..output.audit_file import AUDIT_FILENAME, audit_line, dump_line
 from ..output.document import (
     REPORT_FILENAME,
@@ -51,6 +50,9 @@ from ..output.document import (
 )
 from ..suites import Suite
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
+from .run_options import RunOptions
+
+T = TypeVar("T")
 
 GATE_NODEID_PREFIX = "vlmsafety::gate::"
 
@@ -109,33 +111,16 @@ def run_facts(
         finished=finished.isoformat(timespec="seconds"),
         duration_s=round((finished - started).total_seconds(), 3),
         model=model,
-        generation=GenerationSettings(
-            max_new_tokens=options.max_new_tokens,
-            batch_size=options.batch_size or "auto",
-            do_sample=options.sampling is not None,
-            temperature=options.temperature,
-            top_p=options.top_p,
-            seed=options.sampling_seed,
-            samples=options.samples,
-            system_prompt=options.system_prompt,
-            system_prompt_sha256=(
-                hashlib.sha256(options.system_prompt.encode("utf-8")).hexdigest() if options.system_prompt else None
-            ),
-        ),
-        seed=options.seed,
-        sample=options.sample,
+        generation=settings_view(GenerationSettings, options.generation),
+        seed=options.data.seed,
+        sample=options.data.sample,
         suites=suite_labels,
-        judge=options.judge,
-        judge_model=options.judge_model,
-        judge_facts=judge_facts(options),
-        gate=GateSettings(
-            mode=options.gate,
-            on=options.gate_on,
-            max_undersafety=options.max_undersafety,
-            max_oversafety=options.max_oversafety,
-            max_unjudged=options.max_unjudged,
-        ),
-        cache=str(options.cache_dir) if options.cache_dir else None,
+        judge=options.judging.judge,
+        judge_model=options.judging.model,
+        judge_facts=judge_facts(options.judging),
+        gate=settings_view(GateSettings, options.gate),
+        cache=str(options.output.cache_dir) if options.output.cache_dir else None,
+        config=options.configs(),
         generations=stats.generations,
         cache_hits=stats.cache_hits,
         timings=Timings(
@@ -145,6 +130,12 @@ def run_facts(
         ),
         workers=workers,
     )
+
+
+def settings_view(view: type[T], config: object) -> T:
+    """`run.generation` and `run.gate` as the results have always had them: the config's
+    attributes of the same names (`run.config` holds every config whole)."""
+    return view(**{item.name: getattr(config, item.name) for item in dataclasses.fields(view)})  # type: ignore[arg-type]
 
 
 class Controller:
@@ -245,7 +236,8 @@ class Controller:
         """A run that wrote no results (nothing selected, a usage or collection error) leaves no
         earlier run's results behind: a CI step reading them would read that run's verdict."""
         if self.output is None and not self.config.option.collectonly:
-            self.stale_removed = remove_stale_results(self.config.invocation_params.dir / self.options.report_dir)
+            report_dir = self.config.invocation_params.dir / self.options.output.report_dir
+            self.stale_removed = remove_stale_results(report_dir)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.stale_removed:
@@ -261,7 +253,7 @@ class Controller:
         if self._allocator is None:
             from ..distributed.devices import DeviceAllocator, visible_devices
 
-            self._allocator = DeviceAllocator(visible_devices(self.options.devices))
+            self._allocator = DeviceAllocator(visible_devices(self.options.model.devices))
         return self._allocator
 
     @pytest.hookimpl(optionalhook=True)
@@ -304,10 +296,11 @@ class Controller:
         if not summaries and self.local_summary is not None:
             summaries = [self.local_summary()]
         facts = run_facts(self.options, self.spec, self.suite_labels, summaries, self.worker_summaries, self.started)
+        gate_config = self.options.gate
         thresholds = Thresholds(
-            self.options.max_undersafety, self.options.max_oversafety, self.options.gate_on, self.options.max_unjudged
+            gate_config.max_undersafety, gate_config.max_oversafety, gate_config.on, gate_config.max_unjudged
         )
-        audit_seed = self.options.seed if self.audit_labels is not None else None
+        audit_seed = self.options.data.seed if self.audit_labels is not None else None
         document = build_document(
             facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed
         )
@@ -315,15 +308,16 @@ class Controller:
         if self.baseline is not None:
             comparison = compare_to_baseline(document.items, self.baseline)
             document.baseline = baseline_section(
-                self.baseline, comparison, max_regression=self.options.max_regression
+                self.baseline, comparison, max_regression=gate_config.max_regression
             )
             gate = document.gate
             gate.status = worst_status([gate.status, document.baseline.status])
             gate.passed = gate.status == "pass"
             gate.failures.extend(f"baseline: {message}" for message in document.baseline.failures)
-        apply_failed_items(document, gate_mode=self.options.gate, baseline=self.baseline)
+        apply_failed_items(document, gate_mode=gate_config.mode, baseline=self.baseline)
         apply_judge_substitutions(document)
-        apply_classifier_substitutions(document, folder_given=self.options.unsafeconcepts_classifiers is not None)
+        classifiers_given = self.options.judging.unsafeconcepts_classifiers is not None
+        apply_classifier_substitutions(document, folder_given=classifiers_given)
         return document
 
     def not_run(self) -> dict[str, int]:
@@ -347,7 +341,7 @@ class Controller:
                 session, "baseline", document.baseline.failures,
                 title="regression against the baseline", status=document.baseline.status,
             )
-        report_dir = self.config.invocation_params.dir / self.options.report_dir
+        report_dir = self.config.invocation_params.dir / self.options.output.report_dir
         if document.audit is not None and document.audit.size is not None:
             audit_path = write_audit_file(document, report_dir / AUDIT_FILENAME)
             document.audit.file = str(audit_path)
@@ -360,11 +354,12 @@ class Controller:
 
 def audit_facts(document: ResultsDocument, options: RunOptions, labels: AuditLabels | None) -> AuditSection | None:
     """The run's audit section: the sample of --safety-audit and what the labels did."""
-    if options.audit_size is None and labels is None:
+    size, seed = options.output.audit_size, options.data.seed
+    if size is None and labels is None:
         return None
-    section = AuditSection(size=options.audit_size, seed=options.seed)
-    if options.audit_size is not None:
-        section.sample = [record.key for record in draw_audit(document.items, options.audit_size, options.seed)]
+    section = AuditSection(size=size, seed=seed)
+    if size is not None:
+        section.sample = [record.key for record in draw_audit(document.items, size, seed)]
     if labels is not None:
         section.label_files = list(labels.files)
         section.label_lines = labels.lines

@@ -207,7 +207,7 @@ class Vlm:
         base = self.recorder.test_folder()
         images = tuple(path if path.is_absolute() else base / path for path in map(Path, paths))
         # No system= of its own: the run's --vlm-system-prompt, the model as it is deployed.
-        system = system if system is not None else self.engine.options.system_prompt
+        system = system if system is not None else self.engine.generation.system_prompt
         return Question(prompt, images, system, max_new_tokens or self.engine.default_max_new_tokens())
 
     def _checked(self, question: Question) -> Question:
@@ -218,13 +218,13 @@ class Vlm:
         from ..cache import sha256_file
         from ..engine import check_prompt_length
 
-        options = self.engine.options
+        bounds = self.engine.data
         check_prompt_length(
             SafetyItem(id="ask", suite=QUESTION_SUITE, category="", prompt=question.prompt, expected="refuse"),
-            options.max_prompt_chars,
+            bounds.max_prompt_chars,
         )
         check_images_exist(question.images)
-        check_image_sizes(question.images, options.max_image_pixels)
+        check_image_sizes(question.images, bounds.max_image_pixels)
         digests = tuple(sha256_file(path) for path in question.images)
         return Question(question.prompt, question.images, question.system, question.max_new_tokens, digests)
 
@@ -236,18 +236,14 @@ class Vlm:
 
     def _generate(self, questions: list[Question]) -> dict[Question, Answer]:
         """An Answer per question, failed ones included; answered ones are also kept in the memo."""
-        from ..backends import GenerationRequest
-
         asked_by = self.recorder.asked_by()
         # The run's decoding (--vlm-temperature ...), one sample (the first) an ask: --vlm-samples
         # applies to the suites' items, whose records aggregate the samples. The request is the
         # question alone (suite QUESTION_SUITE, no item id): its seed and cache key do not depend
         # on which test asked first.
-        sampling = self.engine.options.sampling
         requests = [
-            GenerationRequest(
-                QUESTION_SUITE, "", q.prompt, q.images, q.max_new_tokens, system=q.system, sampling=sampling,
-                asked_by=asked_by,
+            self.engine.generation.request(
+                QUESTION_SUITE, "", q.prompt, q.images, q.max_new_tokens, system=q.system, asked_by=asked_by
             )
             for q in questions
         ]

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..backends import BackendSpec
+from ..backends.config import GenerationConfig, LoadConfig
 from ..errors import ConfigError
 from ..items import SafetyItem
-from ..options import RunOptions
 from ..suites import SuiteSelection
 from ..text import printable
+from .run_options import RunOptions
 
 CACHE_COLUMNS: dict[str, str] = {
     "generations": "key, response, created",
@@ -40,18 +41,19 @@ def check_run(
     """Every start-up check of the controller (or the single process of a run without xdist)."""
     check_suite_names([selection for selection, _ in loaded])
     check_unique_test_ids(loaded)
-    check_report_dir(base_dir / options.report_dir)
-    if options.device is not None and spec.backend.local:
-        check_device(options.device)
-    check_deployment(options, spec)
-    if options.unsafeconcepts_classifiers is not None:
-        check_classifier_folder(base_dir / options.unsafeconcepts_classifiers, loaded)
-    if options.processor_kwargs and spec.backend.local:
-        check_processor_kwargs(options, spec)
+    load = options.model.load
+    check_report_dir(base_dir / options.output.report_dir)
+    if load.device is not None and spec.backend.local:
+        check_device(load.device)
+    check_deployment(options.generation, load, spec)
+    if options.judging.unsafeconcepts_classifiers is not None:
+        check_classifier_folder(base_dir / options.judging.unsafeconcepts_classifiers, loaded)
+    if load.processor_kwargs and spec.backend.local:
+        check_processor_kwargs(load, spec)
     if spec.backend.replays:
         check_replay_file(Path(spec.target))
-    elif options.cache_dir is not None:
-        check_cache(base_dir / options.cache_dir)
+    elif options.output.cache_dir is not None:
+        check_cache(base_dir / options.output.cache_dir)
 
 
 def _suite_source(selection: SuiteSelection) -> str:
@@ -184,26 +186,26 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--vlm-device={device!r}: MPS is not available here; pass --vlm-device=cpu")
 
 
-def check_deployment(options: RunOptions, spec: BackendSpec) -> None:
+def check_deployment(generation: GenerationConfig, load: LoadConfig, spec: BackendSpec) -> None:
     """The system prompt and sampling options against the backend: a replay file holds one
     recorded response per item, so it can honour neither; a local model's chat template must
     render the system turn (rendered here once, from the processor alone, so a template that
     rejects it is one usage error before any model loads)."""
     if spec.backend.replays:
         for flag, given in (
-            ("--vlm-system-prompt", options.system_prompt is not None),
-            ("--vlm-temperature", options.sampling is not None),
+            ("--vlm-system-prompt", generation.system_prompt is not None),
+            ("--vlm-temperature", generation.sampling is not None),
         ):
             if given:
                 raise ConfigError(
                     f"{flag} cannot apply to --vlm={spec.raw}: a replay file holds the responses as they were "
                     "recorded; leave the option out, or run the model itself"
                 )
-    if options.system_prompt is not None and spec.backend.renders_chat_template:
-        check_chat_template_system_turn(options, spec)
+    if generation.system_prompt is not None and spec.backend.renders_chat_template:
+        check_chat_template_system_turn(generation.system_prompt, load, spec)
 
 
-def check_chat_template_system_turn(options: RunOptions, spec: BackendSpec) -> None:
+def check_chat_template_system_turn(system_prompt: str, load: LoadConfig, spec: BackendSpec) -> None:
     """Render --vlm-system-prompt through the processor's chat template of a local model. A
     processor that cannot be loaded here is left to the backend, which names its cause."""
     from ..backends.prompts import check_system_turn
@@ -212,14 +214,12 @@ def check_chat_template_system_turn(options: RunOptions, spec: BackendSpec) -> N
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(
-            spec.target, revision=options.revision, trust_remote_code=options.trust_remote_code,
-            **options.processor_kwargs,
+            spec.target, revision=load.revision, trust_remote_code=load.trust_remote_code, **load.processor_settings
         )
     except Exception:  # noqa: BLE001 - the model load reports a processor that fails to load
         return
     if getattr(processor, "chat_template", None):
-        assert options.system_prompt is not None
-        check_system_turn(processor, options.system_prompt, model=spec.target, option="--vlm-system-prompt")
+        check_system_turn(processor, system_prompt, model=spec.target, option="--vlm-system-prompt")
 
 
 def check_replay_file(path: Path) -> None:
@@ -248,7 +248,7 @@ def check_classifier_folder(folder: Path, loaded: Sequence[tuple[SuiteSelection,
         resolve_files(CLASSIFIER_FOR_TASK[task], folder)  # ConfigError naming what is missing
 
 
-def check_processor_kwargs(options: RunOptions, spec: BackendSpec) -> None:
+def check_processor_kwargs(load: LoadConfig, spec: BackendSpec) -> None:
     """Each --vlm-processor-kwargs key must be one the model's processor takes: transformers
     ignores an unknown one (`max_pixel` for `max_pixels`) without a word, and the run facts would
     record it as applied. A processor that cannot be loaded here is left to the backend, which
@@ -264,9 +264,8 @@ def check_processor_kwargs(options: RunOptions, spec: BackendSpec) -> None:
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(
-            target, revision=options.revision, trust_remote_code=options.trust_remote_code,
-            **options.processor_kwargs,
+            target, revision=load.revision, trust_remote_code=load.trust_remote_code, **load.processor_settings
         )
     except Exception:  # noqa: BLE001 - the model load reports a processor that fails to load
         return
-    check(processor, options.processor_kwargs, model=target)
+    check(processor, load.processor_settings, model=target)

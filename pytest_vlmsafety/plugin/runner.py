@@ -20,7 +20,6 @@ from ..engine import Engine
 from ..gate.audit import AuditLabels, apply_label
 from ..gate.baseline import Baseline, is_known_failure
 from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record, SafetyItem
-from ..options import RunOptions
 from ..output.document import WorkerSummary, to_json_value
 from ..pipeline import Pipeline, ShardJob
 from ..suites import SuiteSelection
@@ -34,6 +33,7 @@ from .collect import (
     describe_failure,
     node_name,
 )
+from .run_options import RunOptions
 
 FAILURE_SHOWN_CHARS = 2_000
 
@@ -180,7 +180,7 @@ class ItemRunner:
             if is_known_failure(self.baseline, record.suite, record.id, record.outcome):
                 pytest.xfail(f"known failure in the baseline: {why}")
             raise SafetyMismatch("new failure (not in the baseline)\n" + describe_failure(record))
-        if self.options.gate == "items":
+        if self.options.gate.mode == "items":
             raise SafetyMismatch(describe_failure(record))
         pytest.xfail(why)
 

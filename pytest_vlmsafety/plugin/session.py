@@ -21,13 +21,14 @@ from ..gate.audit import read_labels
 from ..gate.baseline import check_pairing, load_baseline
 from ..gate.completeness import suite_nodes
 from ..items import SafetyItem
-from ..options import DEFAULT_SUITE, RunOptions
 from ..sampling import stratified_sample
 from ..suites import SuiteSelection, resolve_suite
+from ..suites.config import DEFAULT_SUITE, DataConfig
 from .collect import node_name
 from .controller import Controller
 from .fixture import CaseRecorder
 from .progress import PROGRESS_CHANNEL_KEY, ChannelProgress, LocalChannel, ProgressBoard
+from .run_options import RunOptions
 from .runner import ItemRunner, WorkerSummaryWriter
 from .terminal import SummaryReporter
 
@@ -55,16 +56,16 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         workerinput.get("vlmsafety_explicit_paths", config.args_source == pytest.Config.ArgsSource.ARGS)
     )
     # Test paths and no --safety-suite: the user's own tests only; neither: the sample suite.
-    suite_names = options.suites or (() if explicit_paths else (DEFAULT_SUITE,))
+    suite_names = options.data.suites or (() if explicit_paths else (DEFAULT_SUITE,))
     try:
-        spec = parse_backend_spec(options.vlm or "")
+        spec = parse_backend_spec(options.model.spec or "")
         selections = [resolve_suite(name) for name in suite_names]
-        if options.download and role != "worker":
-            download_data(selections, options)
-        loaded = [(selection, load_selection(selection, options)) for selection in selections]
-        baseline = load_baseline(options.baseline) if options.baseline else None
+        if options.data.download and role != "worker":
+            download_data(selections, options.data)
+        loaded = [(selection, load_selection(selection, options.data)) for selection in selections]
+        baseline = load_baseline(options.gate.baseline) if options.gate.baseline else None
         # Read in every process: a label decides its item's outcome where the item runs.
-        audit_labels = read_labels(options.audit_labels) if options.audit_labels else None
+        audit_labels = read_labels(options.gate.audit_labels) if options.gate.audit_labels else None
         if baseline is not None:
             check_pairing(baseline, ((item.suite, item.id) for _, items in loaded for item in items))
         if role != "worker":
@@ -84,9 +85,12 @@ def start_session(config: pytest.Config, options: RunOptions) -> Role:
         # A single process draws its own progress line; a worker sends its progress to the controller.
         board = ProgressBoard(config) if role == "single" else None
         engine = Engine(
-            options,
             spec,
             suites,
+            load=options.model.load,
+            generation=options.generation,
+            judging=options.judging,
+            data=options.data,
             progress_factory=progress_factory(board, workerinput),
             store_factory=lambda: open_store(config, options, spec),
             base_dir=config.invocation_params.dir,
@@ -137,31 +141,31 @@ def progress_factory(board: ProgressBoard | None, workerinput: dict[str, Any]) -
     return lambda label, total: ChannelProgress(channel, label, total)
 
 
-def download_data(selections: list[SuiteSelection], options: RunOptions) -> None:
+def download_data(selections: list[SuiteSelection], data: DataConfig) -> None:
     from ..download import download_suite_data
     from ..suites.registry import hub_suites
 
-    if options.data_root is None:
+    if data.data_root is None:
         raise ConfigError("--safety-download needs --safety-data DIR: the folder to download into")
     for name in sorted({s.suite.name for s in selections} & set(hub_suites())):
-        download_suite_data(name, options.data_root)
+        download_suite_data(name, data.data_root)
 
 
 def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) -> GenerationStore | None:
     """The generation cache for this model and these generation parameters, or None when off.
     Replayed responses are not cached: reading them again is as cheap as the cache."""
-    if options.cache_dir is None or spec.backend.replays:
+    if options.output.cache_dir is None or spec.backend.replays:
         return None
     from ..backends import store_identity
     from ..cache import Cache, GenerationStore
 
-    cache = Cache(Path(config.invocation_params.dir) / options.cache_dir)
-    fingerprint, params = store_identity(spec, options, cache)
+    cache = Cache(Path(config.invocation_params.dir) / options.output.cache_dir)
+    fingerprint, params = store_identity(spec, options.model.load, options.generation.prompt_format, cache)
     return GenerationStore(cache, fingerprint, params)
 
 
-def load_selection(selection: SuiteSelection, options: RunOptions) -> list[SafetyItem]:
-    items = selection.suite.load(options.data_root, selection.subset)
-    if options.sample is not None:
-        items = stratified_sample(items, options.sample, options.seed)
+def load_selection(selection: SuiteSelection, data: DataConfig) -> list[SafetyItem]:
+    items = selection.suite.load(data.data_root, selection.subset)
+    if data.sample is not None:
+        items = stratified_sample(items, data.sample, data.seed)
     return items

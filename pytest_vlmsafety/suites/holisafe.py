@@ -73,7 +73,7 @@ from .base import OfficialMetrics, Suite, read_json, require_file, resolve_insid
 from .registry import manifest_repo_id
 
 if TYPE_CHECKING:
-    from ..options import RunOptions
+    from ..judges.config import JudgeConfig
 
 HUB_REPO_ID = manifest_repo_id("holisafe")
 DATA_FILE = "holisafe_bench.json"
@@ -184,8 +184,8 @@ class HoliSafeJudgeScheme(LabelScheme):
     # eval_by_openai_parallel_v2.py: max_tokens 100, temperature 0.0, the image before the text.
     call: ClassVar[JudgeCall] = JudgeCall(max_new_tokens=100)
 
-    def configured(self, options: RunOptions) -> HoliSafeJudgeScheme:
-        return dataclasses.replace(self, unreadable_reply=options.holisafe_judge_unreadable)
+    def configured(self, config: JudgeConfig) -> HoliSafeJudgeScheme:
+        return dataclasses.replace(self, unreadable_reply=config.holisafe_unreadable)
 
     def labels_from_text(self, text: str, item: SafetyItem | None) -> dict[str, Any] | None:
         tagged = re.findall(r"<label>\s*(true|false)\s*</label>", text, re.I)
