@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,12 @@ def test_greedy_decoding_refuses_sampling_settings_also_when_built_in_python() -
     with pytest.raises(ConfigError, match="--vlm-seed=1 has no effect on greedy decoding"):
         run_options(vlm="x/y", vlm_seed="1")
     assert run_options(vlm="x/y", vlm_temperature="0.7", vlm_seed="1", vlm_samples="3").generation.samples == 3
+
+
+def test_every_option_has_its_row_in_the_readmes_configuration_table() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| option | default | meaning |"):readme.index("### What we trust")]
+    rows = [line for line in table.splitlines() if line.startswith("| `--")]
+    named = " ".join(row.split(" | ")[0] for row in rows)
+    missing = [spec.flag for spec in run_option_specs() if not re.search(f"`{re.escape(spec.flag)}[` ]", named)]
+    assert not missing, f"options without a README row: {missing}"
