@@ -142,3 +142,12 @@ def test_every_option_refuses_an_empty_value(spec: OptionSpec, empty: str) -> No
 
 def test_options_not_given_are_not_empty() -> None:
     check_no_empty_values(run_option_specs(), lambda spec: None)
+
+
+def test_a_suites_own_option_refuses_an_empty_value_as_ours_do() -> None:
+    from pytest_vlmsafety.suites.registry import SuiteOption
+
+    spec = SuiteOption("--toy-level", "the items to load", default="all").spec()
+    with pytest.raises(ConfigError, match="^--toy-level was given an empty value"):
+        check_no_empty_values([*run_option_specs(), spec], lambda asked: "" if asked == spec else None)
+    assert spec.value_of(None) == "all" and spec.value_of("hard") == "hard"

@@ -31,11 +31,19 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
 
 
+def _option_specs() -> list[OptionSpec]:
+    """Every option of a run: the fields of each concern's config (plugin/run_options.py), then the
+    registered suites' own (suites/registry.py), in the same group."""
+    return [*run_option_specs(), *(option.spec() for option in suite_options())]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vlmsafety", "VLM safety benchmarks (pytest-vlmsafety)")
-    # Every option is a field of a concern's config (plugin/run_options.py): flag, ini key, default
-    # and help come from that one declaration.
-    for spec in run_option_specs():
+    try:
+        specs = _option_specs()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
+    for spec in specs:
         if spec.kind == "flag":
             group.addoption(spec.flag, action="store_true", default=None, dest=spec.dest, help=spec.help)
             parser.addini(spec.ini_name, spec.help, type="bool", default=False)
@@ -47,14 +55,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(spec.flag, default=None, dest=spec.dest, metavar=spec.metavar, help=spec.help)
             parser.addini(spec.ini_name, spec.help, default=spec.default)
-    try:
-        own_options = suite_options()
-    except ConfigError as exc:
-        raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None
-    # The registered suites' own options (suites/registry.py), in the same group.
-    for option in own_options:
-        group.addoption(option.flag, default=None, dest=option.dest, metavar="VALUE", help=option.help)
-        parser.addini(option.ini_name, option.help, default=option.default)
 
 
 def _register_suites(config: pytest.Config) -> None:
@@ -64,14 +64,8 @@ def _register_suites(config: pytest.Config) -> None:
         registration for registrations in config.hook.pytest_vlmsafety_register_suites(config=config)
         for registration in registrations
     )
-    values: dict[str, object] = {}
-    for option in suite_options():
-        given = config.getoption(option.dest)
-        if given is None:
-            ini_value = config.getini(option.ini_name)
-            given = str(ini_value) if ini_value not in (None, "") else None
-        values[option.flag] = option.value(given)
-    set_option_values(values)
+    lookup = _lookup(config)
+    set_option_values({option.flag: option.spec().value_of(lookup(option.spec())) for option in suite_options()})
 
 
 def _lookup(config: pytest.Config) -> Any:
@@ -94,7 +88,7 @@ def _configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", CASE_MARKER_HELP)
     try:
         _register_suites(config)
-        check_no_empty_values(run_option_specs(), lambda spec: config.getoption(spec.dest))
+        check_no_empty_values(_option_specs(), lambda spec: config.getoption(spec.dest))
         options = parse_options(_lookup(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-vlmsafety: {exc}") from None

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DataError
+from ..options import OptionSpec
 
 if TYPE_CHECKING:
     from ..judges.base import Judge
@@ -50,13 +51,9 @@ class SuiteOption:
         if not self.flag.startswith("--") or len(self.flag) < 3 or " " in self.flag:
             raise ConfigError(f"suite option {self.flag!r}: a flag is written --name")
 
-    @property
-    def dest(self) -> str:
-        return "vlmsafety_suite_" + self.ini_name
-
-    @property
-    def ini_name(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
+    def spec(self) -> OptionSpec:
+        """The option as the plugin adds it to pytest, the same way as its own (options.py)."""
+        return OptionSpec(self.flag, self.help, "VALUE", self.default, parse=lambda flag, raw: self.value(raw))
 
     def value(self, given: str | None) -> Any:
         """The option's value from the text given (None: the default; None without one)."""

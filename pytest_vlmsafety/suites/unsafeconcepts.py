@@ -106,8 +106,8 @@ OPTIONS = "ABCD"
 
 
 @dataclass(frozen=True)
-class GenerationSettings:
-    """A benchmark's official decoding settings."""
+class OfficialDecoding:
+    """UnsafeConcepts' official decoding settings (not ours: the run's are `GenerationConfig`)."""
 
     max_new_tokens: int
     temperature: float
@@ -120,7 +120,7 @@ class GenerationSettings:
 # `measure.py` of TrustAIRLab/SaferVLM. max_new_tokens is the suite's length; the sampling
 # settings are offered as options (`official_sampling_flags`), never applied on their own: greedy
 # stays the default, which is what the official code gives HF models.
-OFFICIAL_GENERATION = GenerationSettings(
+OFFICIAL_GENERATION = OfficialDecoding(
     max_new_tokens=512, temperature=1.0, top_p=0.9, sample_api_models=True, sample_local_models=False
 )
 MAX_NEW_TOKENS = OFFICIAL_GENERATION.max_new_tokens
