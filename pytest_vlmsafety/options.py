@@ -32,6 +32,7 @@ OptionKind = Literal["value", "append", "flag"]
 # first argument is the flag as given, for the message of a ConfigError.
 Parser = Callable[[str, Any], Any]
 C = TypeVar("C")
+N = TypeVar("N", int, float)
 
 _OPTION = "vlmsafety_option"
 _NESTED = "vlmsafety_nested"
@@ -179,25 +180,25 @@ def check_no_empty_values(specs: Sequence[OptionSpec], command_line: Callable[[O
 # Each takes the flag (for the message) and the given text.
 
 
-def positive_int(flag: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{flag}={raw!r}: expected a positive whole number") from None
-    if value < 1:
-        raise ConfigError(f"{flag}={raw!r}: expected a positive whole number")
-    return value
+def bounded(convert: Callable[[str], N], within: Callable[[N], bool], expected: str) -> Callable[[str, str], N]:
+    """A number `convert` reads and `within` accepts (nan is never within), else a ConfigError
+    saying what was `expected`."""
+
+    def parse(flag: str, raw: str) -> N:
+        try:
+            value: N | None = convert(raw)
+        except ValueError:
+            value = None
+        if value is None or not within(value):
+            raise ConfigError(f"{flag}={raw!r}: expected {expected}")
+        return value
+
+    return parse
 
 
-def whole_int(flag: str, raw: str) -> int:
-    """A whole number, 0 or more."""
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{flag}={raw!r}: expected a whole number, 0 or more")
-    return value
+positive_int = bounded(int, lambda value: value >= 1, "a positive whole number")
+whole_int = bounded(int, lambda value: value >= 0, "a whole number, 0 or more")
+seconds = bounded(float, lambda value: value > 0, "a number of seconds above 0")
 
 
 def any_int(flag: str, raw: str) -> int:
@@ -217,16 +218,6 @@ def rate(flag: str, raw: str) -> float | None:
         raise ConfigError(f"{flag}={raw!r}: expected a rate between 0 and 1, or 'off'") from None
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{flag}={raw!r}: expected a rate between 0 and 1, or 'off'")
-    return value
-
-
-def seconds(flag: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"{flag}={raw!r}: expected a number of seconds above 0")
     return value
 
 

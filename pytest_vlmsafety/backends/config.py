@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..options import choice, json_object, nested, option, positive_int, seconds, whole_int
+from ..options import bounded, choice, json_object, nested, option, positive_int, seconds, whole_int
 from .base import DEFAULT_CONCURRENCY, GenerationRequest, Sampling
 from .official_prompts import CHAT_TEMPLATE, OFFICIAL
 
@@ -41,24 +41,9 @@ def _batch_size(flag: str, raw: str) -> int | str:
     return AUTO if raw == AUTO else positive_int(flag, raw)
 
 
-def _temperature(flag: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 100:  # also refuses nan and inf
-        raise ConfigError(f"{flag}={raw!r}: expected a number, 0 (greedy) or more, e.g. 0.7")
-    return value
-
-
-def _top_p(flag: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise ConfigError(f"{flag}={raw!r}: expected a number above 0 and at most 1, e.g. 0.9")
-    return value
+# Above 0 refuses nan and inf too.
+_temperature = bounded(float, lambda value: 0 <= value <= 100, "a number, 0 (greedy) or more, e.g. 0.7")
+_top_p = bounded(float, lambda value: 0 < value <= 1, "a number above 0 and at most 1, e.g. 0.9")
 
 
 def _samples(flag: str, raw: str) -> int:
