@@ -101,11 +101,6 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                'counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), "calibration")',
                "counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), *)",
                "the label only names the field in a parse error, and calibration() always returns a valid one"),
-    Equivalent("gate.evaluation.x_suite_results",
-               'judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") '
-               "if agreement else None,",
-               "judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), *) if agreement else None,",
-               "the label only names the field in a parse error, and Agreement.to_dict() is always valid"),
     Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected = 1",
                "pytest only compares testscollected with 0 (no tests collected), and a gate test follows items"),
     Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected += 2",

@@ -15,14 +15,12 @@ from ..output.document import (
     CategorySummary,
     CorrectedRate,
     CorrectedRates,
-    JudgeAgreement,
     PairCounts,
     ResultsDocument,
     RunFacts,
     SuiteAudit,
     SuiteGate,
     SuiteResults,
-    VerdictAgreement,
     parse_as,
 )
 from ..suites import Suite
@@ -57,7 +55,6 @@ def suite_results(
         judged = [r for r in records if r.outcome != "error"]
         official = dict(suite.official_metrics(judged)) if judged else {}
         official_notes = list(suite.official_notes(judged)) if judged else []
-    agreement = agreement_from_records(records)
     return SuiteResults(
         counts=outcome_counts(records),
         calibration=parse_as(Calibration, calib, "calibration"),
@@ -70,7 +67,7 @@ def suite_results(
         official=official,
         official_notes=official_notes,
         pairs=PairCounts(**pair_summary(records)),
-        judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") if agreement else None,
+        judge_agreement=agreement_from_records(records),
         # The gate as measured; build_document decides it with everything else the run found.
         gate=evaluate_gate(
             gate_calib,
@@ -129,7 +126,7 @@ def audit_section(
         labelled=result.labelled,
         in_estimate=result.in_estimate,
         gated=bool(touched & set(result.corrected)),
-        agreement=[VerdictAgreement(**vars(agreement)) for agreement in result.agreement],
+        agreement=list(result.agreement),
         corrected=corrected,
         notes=list(result.notes),
     )
