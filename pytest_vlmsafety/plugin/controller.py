@@ -20,7 +20,7 @@ import pytest
 
 from .. import __version__
 from ..backends import BackendSpec
-from ..distributed.cases_channel import CASE_CHANNEL_KEY, CaseBoard
+from ..distributed.cases_channel import CASE_CHANNEL_KEY, CaseBoard, MarkedCase
 from ..gate.audit import AuditLabels, draw_audit, label_warnings
 from ..gate.baseline import Baseline
 from ..gate.completeness import Interruption, SuiteNode, deselected_counts, remove_stale_results, stale_note
@@ -71,11 +71,11 @@ def lost_item_record(report: pytest.TestReport) -> Record:
     )
 
 
-def lost_case_record(report: pytest.TestReport, case: Mapping[str, str]) -> Record:
+def lost_case_record(report: pytest.TestReport, case: MarkedCase) -> Record:
     """An error record for a `vlmsafety_case` test whose worker crashed, from what the worker
     announced of it (cases_channel)."""
     return Record(
-        id=case["id"], suite=case["suite"], category=case["category"], expected=case["expected"], task="open",
+        id=case.id, suite=case.suite, category=case.category, expected=case.expected, task="open",
         prompt="", images=[], outcome="error", error=str(report.longrepr), nodeid=report.nodeid,
     )
 
