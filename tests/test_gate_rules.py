@@ -40,7 +40,7 @@ from pytest_vlmsafety.gate.metrics import (
 )
 from pytest_vlmsafety.gate.completeness import Interruption
 from pytest_vlmsafety.gate.evaluation import GateInputs, build_document, suite_results
-from pytest_vlmsafety.gate.verdict import decide_gates
+from pytest_vlmsafety.gate.verdict import GateFindings, decide_gates
 from pytest_vlmsafety.suites import Suite
 
 
@@ -463,6 +463,29 @@ def test_the_run_gate_is_the_most_severe_suite_gate_with_every_reason_named() ->
 
 def run_gate(suites: dict[str, SuiteResults]) -> RunGate:
     return decide_gates({name: summary.gate for name, summary in suites.items()}).run
+
+
+def test_every_reason_of_a_gate_is_decided_in_one_place_most_severe_first() -> None:
+    measured = {"a": SuiteGate(status="fail", failures=["rate"]), "b": SuiteGate()}
+    findings = GateFindings(
+        deselected={"a": ["deselected"]}, not_measured={"a": ["substituted"]}, failed_items={"b": ["items"]},
+        new_failures=["new"],
+    )
+    decision = decide_gates(measured, findings, baseline=SuiteGate(status="inconclusive", failures=["paired"]))
+    assert (decision.suites["a"].status, decision.suites["a"].failures) == (
+        "error", ["deselected", "substituted", "rate"]
+    )
+    assert (decision.suites["b"].status, decision.suites["b"].passed, decision.suites["b"].failures) == (
+        "fail", False, ["items"]
+    )
+    assert decision.baseline is not None
+    assert (decision.baseline.status, decision.baseline.failures) == ("fail", ["paired", "new"])
+    assert (decision.run.status, decision.run.failures) == (
+        "error", ["a: deselected", "a: substituted", "a: rate", "baseline: paired", "baseline: new", "b: items"]
+    )
+    stopped = decide_gates(measured, GateFindings(interrupted={"b": ["stopped"]}, interrupted_run="run stopped"))
+    assert (stopped.suites["b"].status, stopped.run.status) == ("interrupted", "interrupted")
+    assert stopped.run.failures == ["run stopped", "a: rate"]
 
 
 def test_the_document_gates_each_suite_on_its_own_items() -> None:

@@ -12,7 +12,8 @@ a gate from passing arrives here as reasons of a kind, and each kind names the s
 
 A gate's status is the most severe of its measured one and those of its reasons; its failures
 list what made the measurement incomplete first, then what the measured part says, then the
-items. The run's gate is the most severe of them all, with every reason named after its suite.
+items. The run's gate is the most severe of them all, with every reason named after its suite
+(the baseline's after the baseline; an interruption's is the run's own).
 Because nothing else writes a status, the exit status, the terminal, the JSON, the HTML report
 and JUnit (which all read these gates) tell the same story.
 """
