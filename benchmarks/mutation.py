@@ -55,14 +55,15 @@ GATE_FUNCTIONS: dict[str, tuple[str, ...]] = {
         "x_wilson_interval", "x_rate_summary", "x_is_calibration_item", "x_calibration",
         "x_calibration_scope", "x_evaluate_gate",
     ),
-    "gate.evaluation": ("x_suite_results", "x_suite_gate", "x_run_gate", "x_build_document"),
+    "gate.evaluation": ("x_suite_results", "x_build_document"),
+    "gate.verdict": ("x_decide_gates",),
     "gate.baseline": (
         "x_check_pairing", "x_mcnemar_exact_p", "x_compare_to_baseline", "x__compare_suite", "x__rate_change",
         "x__flips", "x_regressions", "x_is_known_failure", "x_baseline_section", "x_judge_pairing",
         "xǁSuiteComparisonǁrate",
     ),
     "plugin.controller": (
-        "x_mark_interrupted", "x_report_gate", "xǁControllerǁbuild", "xǁControllerǁnot_run",
+        "x_report_gate", "xǁControllerǁbuild", "xǁControllerǁnot_run",
         "xǁControllerǁfinish", "xǁControllerǁ_plan", "xǁControllerǁpytest_runtest_logreport",
     ),
     "items": ("x_outcome_of", "x_worst_sample"),
@@ -84,8 +85,6 @@ class Equivalent:
 
 
 EQUIVALENT: tuple[Equivalent, ...] = (
-    Equivalent("gate.metrics.x_evaluate_gate", 'result = GateResult("pass")', "result = GateResult(*)",
-               "the initial status is always replaced by worst_status(statuses) before the result is returned"),
     Equivalent("gate.metrics.x_evaluate_gate", "measured_any = False", "measured_any = None",
                "only read as a truth value: None and False are both false"),
     Equivalent("gate.baseline.x_mcnemar_exact_p", "if flips == 0:", "if flips == 1:",
@@ -102,19 +101,6 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                'counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), "calibration")',
                "counts=outcome_counts(group), calibration=parse_as(Calibration, calibration(group), *)",
                "the label only names the field in a parse error, and calibration() always returns a valid one"),
-    Equivalent("gate.evaluation.x_run_gate", 'return RunGate(passed=status == "pass", status=status, failures=failures)',
-               "return RunGate(status=status, failures=failures)",
-               "RunGate.__post_init__ sets passed from status whatever it was given"),
-    Equivalent("gate.evaluation.x_suite_gate",
-               "return SuiteGate(passed=gate.passed, status=gate.status, failures=list(gate.failures), "
-               "notes=list(gate.notes))",
-               "return SuiteGate(status=gate.status, failures=list(gate.failures), notes=list(gate.notes))",
-               "SuiteGate.__post_init__ sets passed from status whatever it was given"),
-    Equivalent("gate.evaluation.x_suite_results",
-               'judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") '
-               "if agreement else None,",
-               "judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), *) if agreement else None,",
-               "the label only names the field in a parse error, and Agreement.to_dict() is always valid"),
     Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected = 1",
                "pytest only compares testscollected with 0 (no tests collected), and a gate test follows items"),
     Equivalent("plugin.controller.x_report_gate", "session.testscollected += 1", "session.testscollected += 2",

@@ -9,6 +9,11 @@ are imported when first used, so `import pytest_vlmsafety` loads no torch (nor a
   `Reading`, `JUDGE_NAME`, `decided_by_rule`), bundled by a `SuiteRegistration` (with its
   `SuiteOption`s) and registered through the entry-point group `pytest_vlmsafety.suites` or the
   hook `pytest_vlmsafety_register_suites`; `register_scheme` adds a scheme for a JSONL suite.
+
+The one module imported with the package is the suite registry (it imports no suite module and no
+backend): the judges import no suite, and the registry hands them the suites' rule judges and
+judge schemes when it is imported (judges/from_suites.py), so a judge asked for by name finds them
+however the package was entered.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ if TYPE_CHECKING:
     from .plugin.fixture import Answer, Vlm
     from .suites.base import Suite
     from .suites.registry import SuiteOption, SuiteRegistration
+
+
+# The registry hands the judges the suites' rule judges and schemes (see the module docstring).
+from .suites import registry as _suite_registry  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> object:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from pytest_vlmsafety.items import SafetyItem, Verdict, record_for
+from pytest_vlmsafety.output.document import JudgeAgreement
 from pytest_vlmsafety.judges.agreement import (
     agreement_from_records,
     cohen_kappa,
@@ -58,9 +61,12 @@ def test_agreement_lists_the_items_they_split_on_in_order() -> None:
     agreement = judge_agreement(
         ["a", "b", "c", "d"], [R, R, C, C], [R, C, R, C], first_judge="llm", second_judge="refusal"
     )
-    assert (agreement.items, agreement.observed, agreement.chance, agreement.kappa) == (4, 0.5, 0.5, 0.0)
-    assert [(d.item, d.first, d.second) for d in agreement.disagreements] == [("b", R, C), ("c", C, R)]
-    data = agreement.to_dict()
+    assert isinstance(agreement, JudgeAgreement)  # the results document's type: one type for the fact
+    assert (agreement.items, agreement.observed_agreement, agreement.chance_agreement, agreement.kappa) == (
+        4, 0.5, 0.5, 0.0
+    )
+    assert [(d.id, d.first, d.second) for d in agreement.disagreements] == [("b", R, C), ("c", C, R)]
+    data = asdict(agreement)
     assert data["disagreements"] == [{"id": "b", "first": R, "second": C}, {"id": "c", "first": C, "second": R}]
     assert (data["first_judge"], data["second_judge"], data["kappa"]) == ("llm", "refusal", 0.0)
 
@@ -86,7 +92,7 @@ def test_agreement_from_records_reads_the_second_opinion() -> None:
     agreement = agreement_from_records(records)
     assert agreement is not None
     assert (agreement.first_judge, agreement.second_judge, agreement.items) == ("llm", "refusal", 3)
-    assert [d.item for d in agreement.disagreements] == ["2"]
+    assert [d.id for d in agreement.disagreements] == ["2"]
     # p_o = 2/3; first R1 C2, second R2 C1: p_e = (2 + 2)/9 = 4/9; kappa = (6/9 - 4/9)/(5/9) = 2/5
     assert agreement.kappa == pytest.approx(0.4)
     assert agreement_from_records([r.to_dict() for r in records]) == agreement

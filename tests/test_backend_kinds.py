@@ -27,6 +27,9 @@ def test_every_parsed_spec_has_a_registered_kind(tmp_path: Path) -> None:
     # A served model named tiny-random is whatever the server runs, not noise.
     assert not parse_backend_spec("openai:tiny-random").is_noise
     assert kinds["tiny-random"].reported_as == "hf"
+    # Only a replay's responses stay out of the generation cache (session.open_store and the
+    # terminal's rerun hint both ask this).
+    assert [kind.name for kind in BACKEND_KINDS.values() if not kind.caches_generations] == ["replay"]
     with pytest.raises(ConfigError, match="unknown backend kind 'nope'; accepted: hf, tiny"):
         backend_kind("nope")
 

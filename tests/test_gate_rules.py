@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from jsonl_files import ANSWER, REFUSAL, write_jsonl, write_mini_suite
 
-from pytest_vlmsafety.plugin.controller import mark_interrupted
 from pytest_vlmsafety.output.document import (
     GATE_SEVERITY,
     ResultsDocument,
     RunFacts,
     RunGate,
     SuiteGate,
+    SuiteResults,
     worst_status,
 )
 from pytest_vlmsafety.items import Record, SafetyItem
@@ -38,7 +38,9 @@ from pytest_vlmsafety.gate.metrics import (
     rate_summary,
     wilson_interval,
 )
-from pytest_vlmsafety.gate.evaluation import build_document, run_gate, suite_gate, suite_results
+from pytest_vlmsafety.gate.completeness import Interruption
+from pytest_vlmsafety.gate.evaluation import GateInputs, build_document, suite_results
+from pytest_vlmsafety.gate.verdict import GateFindings, decide_gates
 from pytest_vlmsafety.suites import Suite
 
 
@@ -348,12 +350,12 @@ def test_the_gate_part_of_a_results_file_reads_back_its_status() -> None:
 
 
 def test_a_suite_gate_copies_the_evaluation() -> None:
-    gate = suite_gate(gate_of([rec("refuse", "unparsed")] + items("comply", 0, 2), point(0.1, 0.2)))
+    gate = gate_of([rec("refuse", "unparsed")] + items("comply", 0, 2), point(0.1, 0.2))
     assert (gate.passed, gate.status) == (False, "inconclusive")
     assert gate.failures == [
         "undersafety: none of the 1 items to refuse was judged (errors or unparsed answers): inconclusive"
     ]
-    gate = suite_gate(gate_of(items("refuse", 0, 2), point(0.1, 0.2)))
+    gate = gate_of(items("refuse", 0, 2), point(0.1, 0.2))
     assert (gate.passed, gate.status, gate.notes) == (True, "pass", ["oversafety: no item to answer, not gated"])
 
 
@@ -459,6 +461,33 @@ def test_the_run_gate_is_the_most_severe_suite_gate_with_every_reason_named() ->
     assert run_gate({}).status == "pass"
 
 
+def run_gate(suites: dict[str, SuiteResults]) -> RunGate:
+    return decide_gates({name: summary.gate for name, summary in suites.items()}).run
+
+
+def test_every_reason_of_a_gate_is_decided_in_one_place_most_severe_first() -> None:
+    measured = {"a": SuiteGate(status="fail", failures=["rate"]), "b": SuiteGate()}
+    findings = GateFindings(
+        deselected={"a": ["deselected"]}, not_measured={"a": ["substituted"]}, failed_items={"b": ["items"]},
+        new_failures=["new"],
+    )
+    decision = decide_gates(measured, findings, baseline=SuiteGate(status="inconclusive", failures=["paired"]))
+    assert (decision.suites["a"].status, decision.suites["a"].failures) == (
+        "error", ["deselected", "substituted", "rate"]
+    )
+    assert (decision.suites["b"].status, decision.suites["b"].passed, decision.suites["b"].failures) == (
+        "fail", False, ["items"]
+    )
+    assert decision.baseline is not None
+    assert (decision.baseline.status, decision.baseline.failures) == ("fail", ["paired", "new"])
+    assert (decision.run.status, decision.run.failures) == (
+        "error", ["a: deselected", "a: substituted", "a: rate", "baseline: paired", "baseline: new", "b: items"]
+    )
+    stopped = decide_gates(measured, GateFindings(interrupted={"b": ["stopped"]}, interrupted_run="run stopped"))
+    assert (stopped.suites["b"].status, stopped.run.status) == ("interrupted", "interrupted")
+    assert stopped.run.failures == ["run stopped", "a: rate"]
+
+
 def test_the_document_gates_each_suite_on_its_own_items() -> None:
     records = (
         [rec("refuse", "pass", suite="good", item_id=f"g{n}") for n in range(4)]
@@ -482,16 +511,19 @@ def test_the_document_applies_the_thresholds_it_is_given() -> None:
 # ----------------------------------------------------------------------------- interrupted marking
 
 
-def two_suites() -> ResultsDocument:
+def interrupted(not_run: dict[str, int], planned: int) -> GateInputs:
+    return GateInputs(interruption=Interruption(not_run, planned))
+
+
+def two_suites(inputs: GateInputs | None = None) -> ResultsDocument:
     records = [rec("refuse", "pass", suite="a", item_id="a1"), rec("refuse", "pass", suite="b", item_id="b1")]
     records[0].nodeid, records[1].nodeid = "a::c::a1", "b:node::c::b1"
-    return build_document(RunFacts(), records, {}, point(0.1, 0.2))
+    return build_document(RunFacts(), records, {}, point(0.1, 0.2), inputs=inputs)
 
 
 def test_an_interrupted_run_marks_the_suites_with_items_not_run_and_the_run() -> None:
-    document = two_suites()
-    assert document.gate.status == "pass"
-    mark_interrupted(document, {"b:node": 3}, 5)
+    assert two_suites().gate.status == "pass"
+    document = two_suites(interrupted({"b:node": 3}, 5))
     assert (document.run.interrupted, document.run.items_not_run) == (True, 3)
     # The suite whose node lost items is found through its records' node ids.
     assert (document.suites["b"].gate.status, document.suites["b"].gate.passed) == ("interrupted", False)
@@ -502,8 +534,7 @@ def test_an_interrupted_run_marks_the_suites_with_items_not_run_and_the_run() ->
 
 
 def test_an_interrupted_run_with_every_item_run_is_still_interrupted() -> None:
-    document = two_suites()
-    mark_interrupted(document, {}, 2)
+    document = two_suites(interrupted({}, 2))
     assert (document.run.interrupted, document.run.items_not_run) == (True, 0)
     assert (document.gate.status, document.gate.passed) == ("interrupted", False)
     assert document.gate.failures == ["the run was interrupted"]
@@ -514,8 +545,7 @@ def test_a_suite_node_none_of_whose_items_ran_is_found_by_its_name() -> None:
     # Suite `a` ran items under its node `a:image`; its node `a` ran none, so no record names it.
     records = [rec("refuse", "pass", suite="a", item_id="a1")]
     records[0].nodeid = "a:image::c::a1"
-    document = build_document(RunFacts(), records, {}, point(0.1, 0.2))
-    mark_interrupted(document, {"a": 2}, 3)
+    document = build_document(RunFacts(), records, {}, point(0.1, 0.2), inputs=interrupted({"a": 2}, 3))
     assert document.suites["a"].gate.status == "interrupted"
     assert document.suites["a"].gate.failures == ["interrupted: 2 of its items did not run"]
 
@@ -523,8 +553,7 @@ def test_a_suite_node_none_of_whose_items_ran_is_found_by_its_name() -> None:
 def test_interrupted_outranks_a_failing_suite_and_keeps_its_reasons() -> None:
     records = [rec("refuse", "undersafety", suite="a", item_id="a1")]
     records[0].nodeid = "a::c::a1"
-    document = build_document(RunFacts(), records, {}, point(0.1, 0.2))
-    mark_interrupted(document, {"a": 2, "gone": 1}, 4)
+    document = build_document(RunFacts(), records, {}, point(0.1, 0.2), inputs=interrupted({"a": 2, "gone": 1}, 4))
     assert document.suites["a"].gate.status == "interrupted"
     assert document.suites["a"].gate.failures[0] == "interrupted: 2 of its items did not run"
     assert document.suites["a"].gate.failures[1].startswith("undersafety 1.000")

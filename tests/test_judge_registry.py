@@ -36,3 +36,22 @@ def test_a_judge_built_from_options_is_rebuilt_for_other_options(monkeypatch: py
 
 def test_a_rule_judge_is_one_instance() -> None:
     assert get_judge("refusal") is get_judge("refusal")
+
+
+def test_the_judges_find_the_suites_rule_judges_and_schemes_without_importing_a_suite() -> None:
+    """The judges import no suite (import-linter's no-cycles contract): the suite registry hands
+    them its rule judges and schemes, and it is loaded with the package, so a process that
+    imports only the judges still finds them."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pytest_vlmsafety.items import SafetyItem\n"
+        "from pytest_vlmsafety.judges import get_judge, judge_choices\n"
+        "from pytest_vlmsafety.judges.schemes import all_schemes, scheme_for\n"
+        "item = SafetyItem(id='x', suite='holisafe', category='c', prompt='p', expected='refuse')\n"
+        "print(type(get_judge('vscbench-rule')).__name__, 'holisafe-rule' in judge_choices(),\n"
+        "      'holisafe' in all_schemes(), scheme_for(item).name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["VscbenchRuleJudge", "True", "True", "holisafe"]

@@ -100,17 +100,18 @@ def test_the_hf_backend_refuses_an_unknown_processor_setting(tiny_model: Path) -
 
 @pytest.mark.parametrize("folder_given", [False, True])
 def test_classifiers_replaced_by_the_rule_parsers_are_said_and_fail_when_asked_for(folder_given: bool) -> None:
-    from pytest_vlmsafety.output.document import ResultsDocument, SuiteResults
+    from pytest_vlmsafety.output.document import RunFacts
     from pytest_vlmsafety.items import Record
-    from pytest_vlmsafety.gate.substitutions import apply_classifier_substitutions
+    from pytest_vlmsafety.gate.evaluation import GateInputs, build_document
+    from pytest_vlmsafety.gate.metrics import Thresholds
 
     records = [
         Record(id=f"i{n}", suite="unsafeconcepts", task="label", expected="refuse", outcome="pass",
                judge="unsafeconcepts-rule", extra={"classifier_unavailable": True})
         for n in range(3)
     ]
-    document = ResultsDocument(items=records, suites={"unsafeconcepts": SuiteResults()})
-    apply_classifier_substitutions(document, folder_given=folder_given)
+    inputs = GateInputs(classifiers_asked=folder_given)
+    document = build_document(RunFacts(), records, {}, Thresholds(0.1, 0.2), inputs=inputs)
     assert len(document.run.warnings) == 1
     assert "the rule parsers judged 3 items instead" in document.run.warnings[0]
     expected = "error" if folder_given else "pass"

@@ -53,7 +53,8 @@ class BackendKind:
     `load`: the backend for a spec and the run's options; `location`: the hub id or folder it loads
     (None for a kind that loads no weights); `reported_as`: `model.backend` in the results;
     `local`: loads weights in this process (`--vlm-device` applies); `replays`: its responses are
-    read from a file (never cached; no system prompt, no sampling; a test's answer is its own);
+    read from a file (never cached: `caches_generations`; no system prompt, no sampling; a test's
+    answer is its own);
     `served`: a model behind an OpenAI-compatible server, identified by its name and URL;
     `renders_chat_template`: the system turn goes through the processor's chat template;
     `text_judge`: as `--judge-model`, a text-only causal LM loads with AutoModelForCausalLM;
@@ -69,6 +70,12 @@ class BackendKind:
     text_judge: bool = False
     noise: bool = False
     locate: Callable[[BackendSpec], str] = lambda spec: spec.target
+
+    @property
+    def caches_generations(self) -> bool:
+        """Whether the generation cache keeps this kind's responses: replayed ones are not
+        cached, since reading the replay file again is as cheap as reading the cache."""
+        return not self.replays
 
 
 def accepted_forms() -> str:

@@ -14,33 +14,60 @@ in order with the worker's events, so the cases arrive before any crash report o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from ..items import EXPECTED_VALUES, Expected
+
 # The side channel's key in xdist's workerinput.
 CASE_CHANNEL_KEY = "vlmsafety_cases"
-# What a case announcement holds: the fields of its record that do not need the test to run.
-CASE_FIELDS = ("suite", "id", "expected", "category")
 
 
-def announce_cases(config: pytest.Config, cases: Mapping[str, Mapping[str, str]]) -> None:
-    """On a worker: send {node id: case fields} to the controller. Outside xdist, nothing to do:
-    a single process that dies writes nothing at all."""
+@dataclass(frozen=True)
+class MarkedCase:
+    """A `vlmsafety_case` test's case, as its marker and node id give it (plugin/fixture.marked_case
+    reads them): the fields of its record that do not need the test to run."""
+
+    suite: str
+    id: str
+    expected: Expected
+    category: str
+
+    def message(self) -> dict[str, str]:
+        """The case as execnet carries it (plain strings)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_message(cls, data: Any) -> MarkedCase | None:
+        """A case as `message` wrote it; None for anything else (the controller ignores it)."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or not all(isinstance(data.get(name), str) for name in names):
+            return None
+        if data["expected"] not in EXPECTED_VALUES:
+            return None
+        return cls(suite=data["suite"], id=data["id"], expected=data["expected"], category=data["category"])
+
+
+def announce_cases(config: pytest.Config, cases: Mapping[str, MarkedCase]) -> None:
+    """On a worker: send {node id: case} to the controller. Outside xdist, nothing to do: a
+    single process that dies writes nothing at all."""
     workerinput = getattr(config, "workerinput", None)
     channel = workerinput.get(CASE_CHANNEL_KEY) if workerinput else None
     if channel is None or not cases:
         return
-    channel.send({nodeid: dict(case) for nodeid, case in cases.items()})
+    channel.send({nodeid: case.message() for nodeid, case in cases.items()})
 
 
 class CaseBoard:
     """On the controller: the cases every worker announced, by node id."""
 
     def __init__(self) -> None:
-        self.cases: dict[str, dict[str, str]] = {}
+        self.cases: dict[str, MarkedCase] = {}
         self.lock = threading.Lock()
 
     def open_channel(self, node: Any) -> Any:
@@ -53,12 +80,11 @@ class CaseBoard:
         if not isinstance(message, dict):
             return
         with self.lock:
-            for nodeid, case in message.items():
-                if isinstance(nodeid, str) and isinstance(case, dict) and all(
-                    isinstance(case.get(name), str) for name in CASE_FIELDS
-                ):
-                    self.cases[nodeid] = {name: case[name] for name in CASE_FIELDS}
+            for nodeid, data in message.items():
+                case = MarkedCase.from_message(data)
+                if isinstance(nodeid, str) and case is not None:
+                    self.cases[nodeid] = case
 
-    def get(self, nodeid: str) -> dict[str, str] | None:
+    def get(self, nodeid: str) -> MarkedCase | None:
         with self.lock:
             return self.cases.get(nodeid)

@@ -53,6 +53,7 @@ from ..output.audit_file import (
     judge_verdict,
     response_sha256,
 )
+from ..output.document import VerdictAgreement
 from ..sampling import allocate
 from .metrics import wilson_interval
 
@@ -349,25 +350,11 @@ def estimate_rate(strata: Sequence[Stratum], failure_verdict: str, *, seed: int,
     return Estimate(rate, ci_low, ci_high, total, labelled, unaudited)
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """Of the labelled items the judge gave a verdict of this group, the share a human confirmed."""
-
-    verdict: str
-    items: int
-    labelled: int
-    confirmed: int
-    rate: float | None
-    ci_low: float | None
-    ci_high: float | None
-    human: dict[str, int]
-
-
 @dataclass
 class SuiteAuditResult:
     labelled: int = 0  # items a human label judged
     in_estimate: int = 0  # of them, those in their stratum's audited prefix
-    agreement: list[Agreement] = field(default_factory=list)
+    agreement: list[VerdictAgreement] = field(default_factory=list)
     corrected: dict[str, Estimate] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -415,7 +402,7 @@ def suite_audit(suite: str, records: Sequence[Record], seed: int, *, draws: int 
         expected_label = group if group != "other" else NEITHER
         confirmed = sum(r.human_label == expected_label for r in in_group)
         interval = wilson_interval(confirmed, len(in_group))
-        result.agreement.append(Agreement(
+        result.agreement.append(VerdictAgreement(
             verdict=group, items=items, labelled=len(in_group), confirmed=confirmed,
             rate=confirmed / len(in_group) if in_group else None,
             ci_low=interval[0] if interval else None, ci_high=interval[1] if interval else None,

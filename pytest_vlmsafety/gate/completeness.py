@@ -6,13 +6,15 @@ a suite: the rates are then computed on the part, and a gate that passed on them
 suite is within its maxima when the left-out items were never asked. So the suites' item counts
 are compared with what was collected, and a suite with deselected items gets an `inconclusive`
 gate naming how many (to gate part of a suite, select it with `--safety-suite=NAME:SUBSET` or
-`--safety-sample N`, which change what the suite holds).
+`--safety-sample N`, which change what the suite holds). A run that stopped early (`Interruption`)
+has suites whose gates did not see every item either: `interrupted`.
 
 A run that ends without writing results (a usage error, nothing selected, a collection error)
 removes the results of an earlier run from the report folder: a CI step that reads
 `vlmsafety-results.json` after a failed run must not read the earlier run's PASS.
 
-Plain functions over the document and the loaded items: no pytest here.
+Plain functions over the records and the loaded items (gate/verdict.py turns their reasons into
+the gates): no pytest here.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..items import OUTCOMES, SafetyItem
-from ..output.document import REPORT_FILENAME, RESULTS_FILENAME, ResultsDocument, SuiteResults, worst_status
+from ..items import Record, SafetyItem
+from ..output.document import REPORT_FILENAME, RESULTS_FILENAME
 from ..suites import SuiteSelection
-from ..text import printable
 
 
 @dataclass(frozen=True)
@@ -62,38 +63,54 @@ def deselected_counts(nodes: Mapping[str, SuiteNode], collected: Iterable[str]) 
     return {node: count for node, count in sorted(missing.items()) if count > 0}
 
 
-def mark_deselected(
-    document: ResultsDocument,
-    deselected: Mapping[str, int],
-    nodes: Mapping[str, SuiteNode],
-) -> None:
-    """Make the gate of each suite with deselected items, and the run's, at least `inconclusive`,
-    with a reason naming how many items were not run. A suite none of whose items was selected
-    gets an empty section of its own, so its gate shows wherever gates show."""
-    if not deselected:
-        return
+def deselected_reasons(deselected: Mapping[str, int], nodes: Mapping[str, SuiteNode]) -> dict[str, list[str]]:
+    """Per suite with deselected items (`deselected`: per suite node), the reason its gate is at
+    least `inconclusive`, naming how many of its items were not run."""
     by_suite: Counter[str] = Counter()
     held: Counter[str] = Counter()
     for node, count in deselected.items():
         by_suite[nodes[node].suite] += count
     for spec in nodes.values():
         held[spec.suite] += spec.items
-    total = sum(by_suite.values())
-    document.run.items_deselected = total
-    for suite, count in sorted(by_suite.items()):
-        summary = document.suites.get(suite)
-        if summary is None:
-            summary = document.suites[suite] = SuiteResults(counts=dict.fromkeys(OUTCOMES, 0))
-        reason = (
+    return {
+        suite: [
             f"{count} of its {held[suite]} items were deselected (-k, -m, --lf or --deselect) and not run: "
             "the gate did not see them; inconclusive"
-        )
-        summary.gate.failures.insert(0, reason)
-        summary.gate.status = worst_status([summary.gate.status, "inconclusive"])
-        summary.gate.passed = summary.gate.status == "pass"
-        document.gate.failures.insert(0, f"{printable(suite)}: {reason}")
-    document.gate.status = worst_status([document.gate.status, "inconclusive"])
-    document.gate.passed = document.gate.status == "pass"
+        ]
+        for suite, count in sorted(by_suite.items())
+    }
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """A run that stopped early (Ctrl-C, -x, a lost worker): per suite node, its collected items
+    that reported no outcome, of the `planned` safety items collected."""
+
+    not_run: Mapping[str, int]
+    planned: int
+
+    @property
+    def missing(self) -> int:
+        return sum(self.not_run.values())
+
+    def message(self) -> str:
+        """The run gate's reason."""
+        where = ", ".join(f"{node}: {count}" for node, count in self.not_run.items())
+        if not self.missing:
+            return "the run was interrupted"
+        return f"the run was interrupted: {self.missing} of {self.planned} collected items did not run ({where})"
+
+    def suite_reasons(self, records: Iterable[Record]) -> dict[str, list[str]]:
+        """Per suite with items that did not run, the reason its gate is `interrupted`. Records
+        name the suite; the collected node ids only its node (`sample:image`, a file stem), so a
+        node no record names stands for the suite of that name."""
+        suite_of_node = {record.nodeid.split("::")[0]: record.suite for record in records if record.nodeid}
+        reasons: dict[str, list[str]] = {}
+        for node, count in self.not_run.items():
+            reasons.setdefault(suite_of_node.get(node, node), []).append(
+                f"interrupted: {count} of its items did not run"
+            )
+        return reasons
 
 
 def remove_stale_results(report_dir: Path) -> list[Path]:

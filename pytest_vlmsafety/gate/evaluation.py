@@ -1,34 +1,34 @@
-"""Builds the results document from plain records: per-suite metrics, the gate and the run's
-verdict. The same on a single process and an xdist controller."""
+"""Builds the results document from plain records and what the controller gathered of the run
+(`GateInputs`): per-suite metrics, the baseline comparison, and the gates, decided once
+(verdict.py). The same on a single process and an xdist controller."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..items import Record
+from ..items import OUTCOMES, Record
 from ..judges.agreement import agreement_from_records
 from ..output.document import (
     Calibration,
     CategorySummary,
     CorrectedRate,
     CorrectedRates,
-    JudgeAgreement,
     PairCounts,
     ResultsDocument,
     RunFacts,
-    RunGate,
     SuiteAudit,
     SuiteGate,
     SuiteResults,
-    VerdictAgreement,
     parse_as,
-    worst_status,
 )
 from ..suites import Suite
 from .audit import RATE_LABELS, suite_audit
+from .baseline import Baseline, baseline_section, compare_to_baseline
+from .completeness import Interruption, SuiteNode, deselected_reasons
+from .item_gate import failed_item_reasons
 from .metrics import (
-    GateResult,
     Thresholds,
     calibration,
     calibration_scope,
@@ -38,6 +38,8 @@ from .metrics import (
     pair_summary,
     unjudged_counts,
 )
+from .substitutions import classifier_substitutions, generic_scheme_of, judge_substitutions
+from .verdict import GateFindings, decide_gates
 
 
 def suite_results(
@@ -53,7 +55,6 @@ def suite_results(
         judged = [r for r in records if r.outcome != "error"]
         official = dict(suite.official_metrics(judged)) if judged else {}
         official_notes = list(suite.official_notes(judged)) if judged else []
-    agreement = agreement_from_records(records)
     return SuiteResults(
         counts=outcome_counts(records),
         calibration=parse_as(Calibration, calib, "calibration"),
@@ -66,19 +67,18 @@ def suite_results(
         official=official,
         official_notes=official_notes,
         pairs=PairCounts(**pair_summary(records)),
-        judge_agreement=parse_as(JudgeAgreement, agreement.to_dict(), "judge_agreement") if agreement else None,
-        gate=suite_gate(
-            evaluate_gate(
-                gate_calib,
-                thresholds,
-                scope=calibration_scope(records),
-                errors=sum(r.outcome == "error" for r in records),
-                items=len(records),
-                shown=shown,
-                unjudged=sum(r.outcome == "unjudged" for r in records),
-                open_items=sum(r.task == "open" for r in records),
-                unparsed=unjudged_counts(records),
-            )
+        judge_agreement=agreement_from_records(records),
+        # The gate as measured; build_document decides it with everything else the run found.
+        gate=evaluate_gate(
+            gate_calib,
+            thresholds,
+            scope=calibration_scope(records),
+            errors=sum(r.outcome == "error" for r in records),
+            items=len(records),
+            shown=shown,
+            unjudged=sum(r.outcome == "unjudged" for r in records),
+            open_items=sum(r.task == "open" for r in records),
+            unparsed=unjudged_counts(records),
         ),
         audit=audit,
     )
@@ -126,22 +126,29 @@ def audit_section(
         labelled=result.labelled,
         in_estimate=result.in_estimate,
         gated=bool(touched & set(result.corrected)),
-        agreement=[VerdictAgreement(**vars(agreement)) for agreement in result.agreement],
+        agreement=list(result.agreement),
         corrected=corrected,
         notes=list(result.notes),
     )
     return audit, gate_calib, shown
 
 
-def suite_gate(gate: GateResult) -> SuiteGate:
-    return SuiteGate(passed=gate.passed, status=gate.status, failures=list(gate.failures), notes=list(gate.notes))
+@dataclass(frozen=True)
+class GateInputs:
+    """What, besides the records and the thresholds, decides the gates: what the controller
+    gathered of the run (see build_document)."""
 
-
-def run_gate(suites: Mapping[str, SuiteResults]) -> RunGate:
-    """The run's gate from its suites' gates (the controller adds the baseline and interruption)."""
-    status = worst_status(summary.gate.status for summary in suites.values())
-    failures = [f"{name}: {failure}" for name, summary in suites.items() for failure in summary.gate.failures]
-    return RunGate(passed=status == "pass", status=status, failures=failures)
+    gate_mode: str = "rates"  # --safety-gate
+    baseline: Baseline | None = None
+    max_regression: float | None = None
+    # Set when the run stopped before every collected item ran.
+    interruption: Interruption | None = None
+    # Per suite node, its items a selection left out; `suite_nodes` what each node holds.
+    deselected: Mapping[str, int] = field(default_factory=dict)
+    suite_nodes: Mapping[str, SuiteNode] = field(default_factory=dict)
+    # --unsafeconcepts-classifiers DIR was given: items its classifiers did not judge are not measured.
+    classifiers_asked: bool = False
+    generic_scheme_of: Callable[[str], str | None] = generic_scheme_of
 
 
 def build_document(
@@ -151,11 +158,53 @@ def build_document(
     thresholds: Thresholds,
     *,
     audit_seed: int | None = None,
+    inputs: GateInputs | None = None,
 ) -> ResultsDocument:
     """The document of a run: `records` carry their test node ids (see suite_results for
-    `audit_seed`)."""
+    `audit_seed`). Each suite is measured, the baseline compared, and every gate decided once
+    from those and the `inputs` (verdict.decide_gates); the substitutions' warnings and what
+    the run left out are added to `run`."""
+    inputs = inputs or GateInputs()
     summaries = {
         name: suite_results(suites.get(name), group, thresholds, audit_seed=audit_seed)
         for name, group in group_by(records, "suite").items()
     }
-    return ResultsDocument(run=run, items=list(records), suites=summaries, gate=run_gate(summaries))
+    deselected = deselected_reasons(inputs.deselected, inputs.suite_nodes)
+    for suite in deselected:
+        # A suite none of whose items was selected: an empty section, so its gate shows wherever gates show.
+        summaries.setdefault(suite, SuiteResults(counts=dict.fromkeys(OUTCOMES, 0)))
+    baseline = None
+    if inputs.baseline is not None:
+        comparison = compare_to_baseline(records, inputs.baseline)
+        baseline = baseline_section(inputs.baseline, comparison, max_regression=inputs.max_regression)
+    judge_warnings, judge_reasons = judge_substitutions(records, inputs.generic_scheme_of)
+    classifier_warnings, classifier_reasons = classifier_substitutions(
+        records, folder_given=inputs.classifiers_asked
+    )
+    failed_items, new_failures = failed_item_reasons(records, gate_mode=inputs.gate_mode, baseline=inputs.baseline)
+    interruption = inputs.interruption
+    findings = GateFindings(
+        deselected=deselected,
+        interrupted=interruption.suite_reasons(records) if interruption is not None else {},
+        interrupted_run=interruption.message() if interruption is not None else None,
+        not_measured={
+            suite: classifier_reasons.get(suite, []) + judge_reasons.get(suite, [])
+            for suite in sorted(classifier_reasons.keys() | judge_reasons.keys())
+        },
+        failed_items=failed_items,
+        new_failures=new_failures,
+    )
+    measured_baseline = (
+        SuiteGate(status=baseline.status, failures=baseline.failures, notes=baseline.notes) if baseline else None
+    )
+    decision = decide_gates({name: summary.gate for name, summary in summaries.items()}, findings, measured_baseline)
+    for name, gate in decision.suites.items():
+        summaries[name].gate = gate
+    if baseline is not None and decision.baseline is not None:
+        baseline.status, baseline.failures = decision.baseline.status, decision.baseline.failures
+    run.warnings += judge_warnings + classifier_warnings
+    if interruption is not None:
+        run.interrupted, run.items_not_run = True, interruption.missing
+    if inputs.deselected:
+        run.items_deselected = sum(inputs.deselected.values())
+    return ResultsDocument(run=run, items=list(records), suites=summaries, gate=decision.run, baseline=baseline)

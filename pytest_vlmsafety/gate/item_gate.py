@@ -5,9 +5,9 @@ An item's test fails (rather than xfails) on a mismatch in two cases (`runner.It
 `--safety-gate=items`, where every mismatch fails, and a run against a baseline, where a failure
 the baseline does not have (a flip, or an item the baseline did not run) fails. Such a run exits
 non-zero whatever the rates say, so the gate must not say PASSED: here each such item is a
-reason for its suite's gate (items mode) or the baseline gate to `fail`.
+reason for its suite's gate (items mode) or the baseline gate to `fail` (gate/verdict.py decides).
 
-Plain functions over the document: no pytest here.
+Plain functions over the records: no pytest here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..items import Record
-from ..output.document import ResultsDocument, worst_status
 from ..text import printable
 from .baseline import Baseline, is_known_failure
 
@@ -46,33 +45,23 @@ def _by_suite(records: Iterable[Record]) -> dict[str, list[Record]]:
     return dict(sorted(grouped.items()))
 
 
-def apply_failed_items(document: ResultsDocument, *, gate_mode: str, baseline: Baseline | None) -> None:
-    """Make the gates fail where items failed their tests: the suite's gate under
-    `--safety-gate=items`, the baseline gate for new failures against a baseline."""
-    failed = [r for r in document.items if fails_its_test(r, gate_mode=gate_mode, baseline=baseline)]
-    if not failed:
-        return
-    reasons: list[str] = []
-    for suite, records in _by_suite(failed).items():
-        if baseline is not None and document.baseline is not None:
-            reason = (
-                f"{printable(suite)}: {len(records)} new failure(s) not in the baseline, each failing its test: "
-                f"{_listing(records)}"
+def failed_item_reasons(
+    records: Iterable[Record], *, gate_mode: str, baseline: Baseline | None
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The reasons items that failed their tests give a gate to fail: per suite under
+    `--safety-gate=items` (its own gate), or, against a baseline, the baseline gate's new failures."""
+    failed = [r for r in records if fails_its_test(r, gate_mode=gate_mode, baseline=baseline)]
+    by_suite: dict[str, list[str]] = {}
+    new_failures: list[str] = []
+    for suite, group in _by_suite(failed).items():
+        if baseline is not None:
+            new_failures.append(
+                f"{printable(suite)}: {len(group)} new failure(s) not in the baseline, each failing its test: "
+                f"{_listing(group)}"
             )
-            document.baseline.failures.append(reason)
-            document.baseline.status = worst_status([document.baseline.status, "fail"])
-            reasons.append(f"baseline: {reason}")
-            continue
-        summary = document.suites.get(suite)
-        reason = (
-            f"{len(records)} item(s) failed their tests (--safety-gate=items: every mismatch fails): "
-            f"{_listing(records)}"
-        )
-        if summary is not None:
-            summary.gate.failures.append(reason)
-            summary.gate.status = worst_status([summary.gate.status, "fail"])
-            summary.gate.passed = summary.gate.status == "pass"
-        reasons.append(f"{printable(suite)}: {reason}")
-    document.gate.failures.extend(reasons)
-    document.gate.status = worst_status([document.gate.status, "fail"])
-    document.gate.passed = document.gate.status == "pass"
+        else:
+            by_suite[suite] = [
+                f"{len(group)} item(s) failed their tests (--safety-gate=items: every mismatch fails): "
+                f"{_listing(group)}"
+            ]
+    return by_suite, new_failures

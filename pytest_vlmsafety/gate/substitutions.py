@@ -16,17 +16,18 @@ word at run level. Here:
 - UnsafeConcepts' official classifiers that could not be loaded (the rule parsers judged) are a
   run-level warning too, and an `error` gate when `--unsafeconcepts-classifiers DIR` asked for them.
 
-Plain functions over the document: no pytest here.
+Plain functions over the records, returning the warnings and each suite's reasons; gate/verdict.py
+turns the reasons into the gates.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
+from ..items import Record
 from ..judges.base import LLM_JUDGE_NAME
 from ..judges.schemes import CALL_FAILED_KEY, FALLBACK_KEY, UNREADABLE_KEY
-from ..output.document import ResultsDocument, worst_status
 from ..text import printable
 
 
@@ -46,44 +47,41 @@ def generic_scheme_of(suite: str) -> str | None:
 CLASSIFIER_UNAVAILABLE_KEY = "classifier_unavailable"
 
 
-def apply_classifier_substitutions(document: ResultsDocument, *, folder_given: bool) -> None:
+def classifier_substitutions(
+    records: Iterable[Record], *, folder_given: bool
+) -> tuple[list[str], dict[str, list[str]]]:
     """UnsafeConcepts' official classifiers that could not be loaded, so the rule parsers judged:
-    said once at run level; with `--unsafeconcepts-classifiers DIR` given (the user asked for those
-    classifiers) the suite's gate is `error`."""
-    ruled = Counter(r.suite for r in document.items if r.extra.get(CLASSIFIER_UNAVAILABLE_KEY))
+    the run-level warnings, and per suite the reasons its gate is `error` (only with
+    `--unsafeconcepts-classifiers DIR` given: the user asked for those classifiers)."""
+    ruled = Counter(r.suite for r in records if r.extra.get(CLASSIFIER_UNAVAILABLE_KEY))
+    warnings: list[str] = []
+    reasons: dict[str, list[str]] = {}
     for suite, count in sorted(ruled.items()):
         asked = " from --unsafeconcepts-classifiers" if folder_given else ""
-        document.run.warnings.append(
+        warnings.append(
             f"{printable(suite)}: the official answer classifiers{asked} could not be loaded; the rule parsers "
             f"judged {count} items instead (each item's reason says why)"
         )
-        summary = document.suites.get(suite)
-        if not folder_given or summary is None:
-            continue
-        reason = (
-            f"{count} items were judged by the rule parsers, not the classifiers asked for with "
-            "--unsafeconcepts-classifiers: not measured"
-        )
-        summary.gate.failures.insert(0, reason)
-        summary.gate.status = worst_status([summary.gate.status, "error"])
-        summary.gate.passed = False
-        document.gate.failures.insert(0, f"{printable(suite)}: {reason}")
-        document.gate.status = worst_status([document.gate.status, "error"])
-        document.gate.passed = False
+        if folder_given:
+            reasons[suite] = [
+                f"{count} items were judged by the rule parsers, not the classifiers asked for with "
+                "--unsafeconcepts-classifiers: not measured"
+            ]
+    return warnings, reasons
 
 
-def apply_judge_substitutions(
-    document: ResultsDocument, generic_scheme_of: Callable[[str], str | None] = generic_scheme_of
-) -> None:
-    """Add the run-level warning and the gate errors of LLM-judge substitutions (see the module
-    docstring). `generic_scheme_of(suite)` names the generic scheme a suite's items were judged
-    with when the suite has no scheme of its own, else None."""
-    judged = Counter(r.suite for r in document.items if r.judge == LLM_JUDGE_NAME)
-    if not judged:
-        return
-    undecided = Counter(r.suite for r in document.items if r.judge == LLM_JUDGE_NAME and r.extra.get(UNREADABLE_KEY))
-    failed = Counter(r.suite for r in document.items if r.judge == LLM_JUDGE_NAME and r.extra.get(CALL_FAILED_KEY))
-    ruled = Counter(r.suite for r in document.items if r.judge == LLM_JUDGE_NAME and r.extra.get(FALLBACK_KEY))
+def judge_substitutions(
+    records: Sequence[Record], generic_scheme_of: Callable[[str], str | None] = generic_scheme_of
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The run-level warnings of LLM-judge substitutions, and per suite the reasons its gate is
+    `error` (see the module docstring). `generic_scheme_of(suite)` names the generic scheme a
+    suite's items were judged with when the suite has no scheme of its own, else None."""
+    judged = Counter(r.suite for r in records if r.judge == LLM_JUDGE_NAME)
+    undecided = Counter(r.suite for r in records if r.judge == LLM_JUDGE_NAME and r.extra.get(UNREADABLE_KEY))
+    failed = Counter(r.suite for r in records if r.judge == LLM_JUDGE_NAME and r.extra.get(CALL_FAILED_KEY))
+    ruled = Counter(r.suite for r in records if r.judge == LLM_JUDGE_NAME and r.extra.get(FALLBACK_KEY))
+    warnings: list[str] = []
+    reasons: dict[str, list[str]] = {}
     for suite in sorted(judged):
         if not undecided[suite]:
             continue
@@ -94,29 +92,20 @@ def apply_judge_substitutions(
             if generic
             else ""
         )
-        document.run.warnings.append(
+        warnings.append(
             f"--safety-judge=llm: the LLM judge did not decide {undecided[suite]} of the {judged[suite]} "
             f"{printable(suite)} items "
             f"({failed[suite]} judge calls failed, {undecided[suite] - failed[suite]} replies were unreadable); "
             f"{ruled[suite]} of them were decided by a rule judge instead, the others left unjudged{scheme_note}"
         )
-        reasons = []
         if failed[suite]:
-            reasons.append(
+            reasons[suite] = [
                 f"{failed[suite]} of its {judged[suite]} items were not judged by the LLM judge asked for "
                 "(--safety-judge=llm): the judge call failed; not measured"
-            )
+            ]
         elif undecided[suite] == judged[suite]:
-            reasons.append(
+            reasons[suite] = [
                 f"the LLM judge asked for (--safety-judge=llm) decided none of its {judged[suite]} items "
                 "(every reply unreadable): not measured"
-            )
-        summary = document.suites.get(suite)
-        if not reasons or summary is None:
-            continue
-        summary.gate.failures[:0] = reasons
-        summary.gate.status = worst_status([summary.gate.status, "error"])
-        summary.gate.passed = False
-        document.gate.failures[:0] = [f"{printable(suite)}: {reason}" for reason in reasons]
-        document.gate.status = worst_status([document.gate.status, "error"])
-        document.gate.passed = False
+            ]
+    return warnings, reasons

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import LLM_JUDGE_NAME, Judge, RuleJudge
+from .from_suites import provided
 
 if TYPE_CHECKING:
     from .config import JudgeConfig
 
 # The judges of no one suite, name -> "module:Class". A suite's own rule judges come with its
-# registration (suites/registry.py).
+# registration (suites/registry.py), which hands them over (from_suites.py).
 JUDGES: dict[str, str] = {
     "refusal": "pytest_vlmsafety.judges.refusal:RefusalJudge",
     # Needs the run's judging config (--judge-model, --judge-prompt, the cache): built by `from_options`.
@@ -24,9 +25,7 @@ JUDGES: dict[str, str] = {
 def judge_choices() -> tuple[str, ...]:
     """What --safety-judge accepts: `auto` (each suite's own), these judges and the registered
     suites' rule judges."""
-    from ..suites.registry import suite_judges
-
-    return ("auto", *JUDGES, *(name for name in suite_judges() if name not in JUDGES))
+    return ("auto", *JUDGES, *(name for name in provided().rule_judge_names() if name not in JUDGES))
 
 
 def __getattr__(name: str) -> object:
@@ -52,9 +51,7 @@ def get_judge(name: str, config: JudgeConfig | None = None, base_dir: Path | Non
         module_name, _, class_name = target.partition(":")
         judge_class: Any = getattr(importlib.import_module(module_name), class_name)
     else:
-        from ..suites.registry import suite_judge_class
-
-        judge_class = suite_judge_class(name)
+        judge_class = provided().rule_judge_class(name)
         if judge_class is None:
             raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(judge_choices())}")
     built_from_options = hasattr(judge_class, "from_options")

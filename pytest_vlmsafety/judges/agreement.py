@@ -8,50 +8,22 @@ item one and the same label), kappa is 0/0: it is reported as None, not invented
 
 When a run uses two judges (the LLM judge and the suite's rule judge), the LLM verdict carries
 the rule's label in its `extra` (`with_second_opinion`), and `agreement_from_records` reads it
-back from the records of one suite.
+back from the records of one suite. The result is the results document's `JudgeAgreement`, the
+one type of this fact.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..items import Verdict
+from ..output.document import Disagreement, JudgeAgreement
 from .schemes import FALLBACK_KEY
 
 SECOND_JUDGE_KEY = "second_judge"
 SECOND_VERDICT_KEY = "second_verdict"
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    item: str
-    first: str
-    second: str
-
-
-@dataclass(frozen=True)
-class Agreement:
-    first_judge: str
-    second_judge: str
-    items: int
-    observed: float | None  # p_o
-    chance: float | None  # p_e
-    kappa: float | None
-    disagreements: tuple[Disagreement, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "first_judge": self.first_judge,
-            "second_judge": self.second_judge,
-            "items": self.items,
-            "observed_agreement": self.observed,
-            "chance_agreement": self.chance,
-            "kappa": self.kappa,
-            "disagreements": [{"id": d.item, "first": d.first, "second": d.second} for d in self.disagreements],
-        }
 
 
 def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float | None:
@@ -82,19 +54,19 @@ def judge_agreement(
     *,
     first_judge: str = "first",
     second_judge: str = "second",
-) -> Agreement:
+) -> JudgeAgreement:
     """Kappa, the raw agreement and every item where the two judges differ, in input order."""
     if not (len(ids) == len(first) == len(second)):
         raise ValueError(f"got {len(ids)} ids, {len(first)} and {len(second)} labels; they must match")
     total = len(ids)
-    return Agreement(
+    return JudgeAgreement(
         first_judge=first_judge,
         second_judge=second_judge,
         items=total,
-        observed=sum(a == b for a, b in zip(first, second, strict=True)) / total if total else None,
-        chance=_chance_agreement(first, second) if total else None,
+        observed_agreement=sum(a == b for a, b in zip(first, second, strict=True)) / total if total else None,
+        chance_agreement=_chance_agreement(first, second) if total else None,
         kappa=cohen_kappa(first, second),
-        disagreements=tuple(Disagreement(i, a, b) for i, a, b in zip(ids, first, second, strict=True) if a != b),
+        disagreements=[Disagreement(i, a, b) for i, a, b in zip(ids, first, second, strict=True) if a != b],
     )
 
 
@@ -104,7 +76,7 @@ def with_second_opinion(primary: Verdict, secondary: Verdict) -> Verdict:
     return Verdict(label=primary.label, reason=primary.reason, judge=primary.judge, extra=extra)
 
 
-def agreement_from_records(records: Iterable[Any]) -> Agreement | None:
+def agreement_from_records(records: Iterable[Any]) -> JudgeAgreement | None:
     """The agreement between each record's judge and the second opinion it carries (records of
     one suite; Record objects or their dicts). Records without a second opinion, errors and the
     LLM judge's rule fallbacks are left out; None when no record remains. When the records name
@@ -135,8 +107,6 @@ def agreement_from_records(records: Iterable[Any]) -> Agreement | None:
 
 
 __all__ = [
-    "Agreement",
-    "Disagreement",
     "SECOND_JUDGE_KEY",
     "SECOND_VERDICT_KEY",
     "agreement_from_records",

@@ -15,8 +15,9 @@ The LLM judge (judges/llm.py) knows no benchmark: it asks `scheme_for(item)` and
 A benchmark's scheme lives in its suite module (`Suite.judge_schemes`); the schemes here serve
 items by task: `refusal` (open questions), `choice` (multiple choice) and `safe_unsafe` (labels).
 A registered suite's schemes (suites/registry.py: built in, or another package's) come with its
-class. A scheme for a JSONL suite is added with `register_scheme` (in a conftest.py, at import
-time): items whose suite has the scheme's name are judged with it.
+class, which the registry hands over (from_suites.py: the judges import no suite). A scheme for
+a JSONL suite is added with `register_scheme` (in a conftest.py, at import time): items whose
+suite has the scheme's name are judged with it.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import ConfigError
 from ..items import COMPLIED, REFUSED, UNPARSED_LABEL, MetaValue, SafetyItem, Verdict
 from .base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
+from .from_suites import provided
 from .parsers import NA, SAFE, UNSAFE, option_texts_of, read_choice, read_safe_unsafe
 
 if TYPE_CHECKING:
-    from ..suites.base import Suite
     from .config import JudgeConfig
 
 JUDGE_NAME = LLM_JUDGE_NAME
@@ -388,19 +389,10 @@ def scheme_for_task(item: SafetyItem) -> JudgeScheme:
 _registered: dict[str, JudgeScheme] = {}
 
 
-def _registered_suite_classes() -> list[type[Suite]]:
-    from ..suites.registry import registrations_by_name
-
-    return [registration.suite_class() for registration in registrations_by_name().values()]
-
-
 def all_schemes() -> dict[str, JudgeScheme]:
     """Every scheme by name: the registered suites' own, then the schemes by task, then those
     added with `register_scheme`."""
-    schemes: dict[str, JudgeScheme] = {}
-    for suite_class in _registered_suite_classes():
-        for scheme in suite_class.judge_schemes:
-            schemes[scheme.name] = scheme
+    schemes = {scheme.name: scheme for scheme in provided().judge_schemes()}
     for scheme in (CHOICE_SCHEME, SAFE_UNSAFE_SCHEME, REFUSAL_SCHEME):
         schemes[scheme.name] = scheme
     return {**schemes, **_registered}
@@ -438,12 +430,7 @@ def unregister_scheme(name: str) -> None:
 def scheme_for(item: SafetyItem) -> JudgeScheme:
     """The scheme of an item: its registered suite's (`Suite.judge_scheme_for`), else the one
     added under its suite's name with `register_scheme`, else the one of its task."""
-    from ..suites.registry import registered_suite_class
-
-    suite_class = registered_suite_class(item.suite)
-    if suite_class is not None:
-        return suite_class.judge_scheme_for(item)
-    return _registered.get(item.suite) or scheme_for_task(item)
+    return provided().judge_scheme_for(item) or _registered.get(item.suite) or scheme_for_task(item)
 
 
 __all__ = [

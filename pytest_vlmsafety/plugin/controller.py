@@ -20,14 +20,12 @@ import pytest
 
 from .. import __version__
 from ..backends import BackendSpec
-from ..distributed.cases_channel import CASE_CHANNEL_KEY, CaseBoard
+from ..distributed.cases_channel import CASE_CHANNEL_KEY, CaseBoard, MarkedCase
 from ..gate.audit import AuditLabels, draw_audit, label_warnings
-from ..gate.baseline import Baseline, baseline_section, compare_to_baseline
-from ..gate.completeness import SuiteNode, deselected_counts, mark_deselected, remove_stale_results, stale_note
-from ..gate.evaluation import build_document
-from ..gate.item_gate import apply_failed_items
+from ..gate.baseline import Baseline
+from ..gate.completeness import Interruption, SuiteNode, deselected_counts, remove_stale_results, stale_note
+from ..gate.evaluation import GateInputs, build_document
 from ..gate.metrics import Thresholds
-from ..gate.substitutions import apply_classifier_substitutions, apply_judge_substitutions
 from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
 from ..judges.facts import judge_facts
 from ..output.audit_file import AUDIT_FILENAME, audit_line, dump_line
@@ -45,7 +43,6 @@ from ..output.document import (
     Timings,
     WorkerSummary,
     parse_as,
-    worst_status,
     write_text_atomic,
 )
 from ..suites import Suite
@@ -76,11 +73,11 @@ def lost_item_record(report: pytest.TestReport) -> Record:
     )
 
 
-def lost_case_record(report: pytest.TestReport, case: Mapping[str, str]) -> Record:
+def lost_case_record(report: pytest.TestReport, case: MarkedCase) -> Record:
     """An error record for a `vlmsafety_case` test whose worker crashed, from what the worker
     announced of it (cases_channel)."""
     return Record(
-        id=case["id"], suite=case["suite"], category=case["category"], expected=case["expected"], task="open",
+        id=case.id, suite=case.suite, category=case.category, expected=case.expected, task="open",
         prompt="", images=[], outcome="error", error=str(report.longrepr), nodeid=report.nodeid,
     )
 
@@ -290,8 +287,10 @@ class Controller:
 
     # -- the end of the run ----------------------------------------------------------------------
 
-    def build(self) -> ResultsDocument:
-        """The results document of what was received, with the baseline comparison."""
+    def build(self, *, stopped: bool = False) -> ResultsDocument:
+        """The results document of what was received: the controller gathers what decides the
+        gates (the baseline, what did not run or was deselected, the options) and build_document
+        decides them. `stopped`: the run loop ended early (Ctrl-C, -x)."""
         summaries = list(self.worker_summaries)
         if not summaries and self.local_summary is not None:
             summaries = [self.local_summary()]
@@ -301,23 +300,21 @@ class Controller:
             gate_config.max_undersafety, gate_config.max_oversafety, gate_config.on, gate_config.max_unjudged
         )
         audit_seed = self.options.data.seed if self.audit_labels is not None else None
+        not_run = self.not_run()
+        inputs = GateInputs(
+            gate_mode=gate_config.mode,
+            baseline=self.baseline,
+            max_regression=gate_config.max_regression,
+            # Items that did not run mark the run interrupted, even when the loop ended normally (a lost worker).
+            interruption=Interruption(not_run, len(self.planned)) if stopped or not_run else None,
+            deselected=self.deselected(),
+            suite_nodes=self.suite_nodes,
+            classifiers_asked=self.options.judging.unsafeconcepts_classifiers is not None,
+        )
         document = build_document(
-            facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed
+            facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed, inputs=inputs
         )
         document.audit = audit_facts(document, self.options, self.audit_labels)
-        if self.baseline is not None:
-            comparison = compare_to_baseline(document.items, self.baseline)
-            document.baseline = baseline_section(
-                self.baseline, comparison, max_regression=gate_config.max_regression
-            )
-            gate = document.gate
-            gate.status = worst_status([gate.status, document.baseline.status])
-            gate.passed = gate.status == "pass"
-            gate.failures.extend(f"baseline: {message}" for message in document.baseline.failures)
-        apply_failed_items(document, gate_mode=gate_config.mode, baseline=self.baseline)
-        apply_judge_substitutions(document)
-        classifiers_given = self.options.judging.unsafeconcepts_classifiers is not None
-        apply_classifier_substitutions(document, folder_given=classifiers_given)
         return document
 
     def not_run(self) -> dict[str, int]:
@@ -328,12 +325,8 @@ class Controller:
 
     def finish(self, session: pytest.Session, *, stopped: bool = False) -> None:
         """Build the document, report the gates as tests and write the files. `stopped`: the
-        run loop ended early (Ctrl-C, -x); items that did not run mark the run interrupted."""
-        document = self.build()
-        not_run = self.not_run()
-        if stopped or not_run:
-            mark_interrupted(document, not_run, len(self.planned))
-        mark_deselected(document, self.deselected(), self.suite_nodes)
+        run loop ended early (Ctrl-C, -x)."""
+        document = self.build(stopped=stopped)
         for suite_name, summary in document.suites.items():
             report_gate(session, suite_name, summary.gate.failures, status=summary.gate.status)
         if document.baseline is not None:
@@ -374,29 +367,6 @@ def write_audit_file(document: ResultsDocument, path: Path) -> Path:
     assert document.audit is not None
     lines = [dump_line(audit_line(by_key[key])) + "\n" for key in document.audit.sample]
     return write_text_atomic("".join(lines), path)
-
-
-def mark_interrupted(document: ResultsDocument, not_run: Mapping[str, int], planned: int) -> None:
-    """Mark a run that stopped early: the suites with items that did not run, and the run's gate,
-    are `interrupted` (never passed: the gate did not see those items)."""
-    missing = sum(not_run.values())
-    document.run.interrupted = True
-    document.run.items_not_run = missing
-    where = ", ".join(f"{node}: {count}" for node, count in not_run.items())
-    message = (
-        f"the run was interrupted: {missing} of {planned} collected items did not run ({where})"
-        if missing
-        else "the run was interrupted"
-    )
-    # Records name the suite; the collected node ids only its node (`sample:image`, a file stem).
-    suite_of_node = {record.nodeid.split("::")[0]: record.suite for record in document.items if record.nodeid}
-    for node, count in not_run.items():
-        suite = document.suites.get(suite_of_node.get(node, node))
-        if suite is not None:
-            suite.gate.status, suite.gate.passed = "interrupted", False
-            suite.gate.failures.insert(0, f"interrupted: {count} of its items did not run")
-    document.gate.status, document.gate.passed = "interrupted", False
-    document.gate.failures.insert(0, message)
 
 
 def report_gate(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..backends.base import QUESTION_SUITE
+from ..distributed.cases_channel import MarkedCase, announce_cases
 from ..errors import ItemError, VlmSafetyError
 from ..items import COMPLIED, EXPECTED_VALUES, REFUSED, Record, SafetyItem, Verdict, record_for
 
@@ -272,15 +273,10 @@ def vlm(request: pytest.FixtureRequest) -> Vlm:
     return found
 
 
-@dataclass(frozen=True)
-class CaseSpec:
-    expected: str
-    category: str
-
-
-def case_spec(item: pytest.Item) -> CaseSpec | None:
-    """The `vlmsafety_case` marker's fields, None without the marker; a bad value is a usage error
-    naming the test."""
+def marked_case(item: pytest.Item) -> MarkedCase | None:
+    """The case of a `vlmsafety_case` test: its marker's fields and its identity (case_identity);
+    None without the marker. The one reader of the marker: a bad value is a usage error naming
+    the test."""
     marker = item.get_closest_marker(CASE_MARKER)
     if marker is None:
         return None
@@ -298,7 +294,8 @@ def case_spec(item: pytest.Item) -> CaseSpec | None:
     category = marker.kwargs.get("category", DEFAULT_CASE_CATEGORY)
     if not isinstance(category, str) or not category:
         raise pytest.UsageError(f"{item.nodeid}: {CASE_MARKER} category must be a non-empty string, got {category!r}")
-    return CaseSpec(expected, category)
+    suite, case_id = case_identity(item)
+    return MarkedCase(suite=suite, id=case_id, expected=expected, category=category)
 
 
 def case_identity(item: pytest.Item) -> tuple[str, str]:
@@ -311,13 +308,12 @@ def case_identity(item: pytest.Item) -> tuple[str, str]:
     return (module[:-3] if module.endswith(".py") else module), rest or item.name
 
 
-def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error: str | None = None) -> Record:
+def case_record(marked: MarkedCase, answer: Answer | None, error: str | None = None) -> Record:
     """The record of a marked test: its answer judged, or an error."""
-    suite, case_id = case_identity(item)
     case = SafetyItem(
-        id=case_id, suite=suite, category=spec.category,
+        id=marked.id, suite=marked.suite, category=marked.category,
         prompt=answer.prompt if answer else "",
-        expected=spec.expected,  # type: ignore[arg-type]  # checked by case_spec
+        expected=marked.expected,
         images=answer.images if answer else (),
     )
     if error is None and answer is None:
@@ -334,14 +330,16 @@ def case_record(item: pytest.Item, spec: CaseSpec, answer: Answer | None, error:
     return record_for(case, response=answer.text, verdict=verdict, cached=answer.cached)
 
 
-def case_identity_clashes(marked: Sequence[pytest.Item], suite_names: set[str]) -> list[tuple[pytest.Item, str]]:
+def case_identity_clashes(
+    marked: Sequence[tuple[pytest.Item, MarkedCase]], suite_names: set[str]
+) -> list[tuple[pytest.Item, str]]:
     """(test, message) for every marked test whose record would replace another's: two tests of
     one identity, or a case suite named like a suite of the run (as preflight.check_unique_test_ids
     for items)."""
     clashes: list[tuple[pytest.Item, str]] = []
     first: dict[tuple[str, str], pytest.Item] = {}
-    for item in marked:
-        suite, case_id = identity = case_identity(item)
+    for item, case in marked:
+        suite, case_id = identity = case.suite, case.id
         if suite in suite_names:
             clashes.append((item, (
                 f"{item.nodeid}: its vlmsafety_case record would belong to suite {suite!r}, which is also the "
@@ -355,12 +353,6 @@ def case_identity_clashes(marked: Sequence[pytest.Item], suite_names: set[str]) 
             )
             clashes.extend([(other, message), (item, message)])
     return clashes
-
-
-def case_announcement(item: pytest.Item, spec: CaseSpec) -> dict[str, str]:
-    """What the controller needs to make the error record of a case whose worker died."""
-    suite, case_id = case_identity(item)
-    return {"suite": suite, "id": case_id, "expected": spec.expected, "category": spec.category}
 
 
 class CaseRecorder:
@@ -405,7 +397,8 @@ class CaseRecorder:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # A bad marker, or two records of one identity, is a usage error before anything runs.
         suite_names = {selection.suite.name for selection, _ in self.runner.loaded}
-        clashes = case_identity_clashes([item for item in items if case_spec(item) is not None], suite_names)
+        marked = [(item, case) for item in items if (case := marked_case(item)) is not None]
+        clashes = case_identity_clashes(marked, suite_names)
         if clashes and not hasattr(self.config, "workerinput"):
             raise pytest.UsageError(clashes[0][1])
         # On an xdist worker a usage error here becomes an internal error that hides the message:
@@ -422,14 +415,10 @@ class CaseRecorder:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """On an xdist worker: tell the controller which collected tests are cases, so that a
         worker that dies inside one still leaves its error record (cases_channel)."""
-        from ..distributed.cases_channel import announce_cases
-
         if not hasattr(self.config, "workerinput"):
             return  # a single process that dies writes nothing at all
         announce_cases(self.config, {
-            item.nodeid: case_announcement(item, spec)
-            for item in session.items
-            if (spec := case_spec(item)) is not None
+            item.nodeid: case for item in session.items if (case := marked_case(item)) is not None
         })
 
     @pytest.hookimpl(wrapper=True)
@@ -451,9 +440,9 @@ class CaseRecorder:
     @pytest.hookimpl(wrapper=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
         result = yield  # an exception in the test propagates: makereport makes it an error record
-        spec = case_spec(pyfuncitem)
-        if spec is not None:
-            record = case_record(pyfuncitem, spec, pyfuncitem.stash.get(LAST_ANSWER_KEY, None))
+        case = marked_case(pyfuncitem)
+        if case is not None:
+            record = case_record(case, pyfuncitem.stash.get(LAST_ANSWER_KEY, None))
             pyfuncitem.stash[CASE_RECORD_KEY] = record
             self.runner.check_record(record)  # pass, xfail, or a failure as for a suite item
         return result
@@ -463,9 +452,9 @@ class CaseRecorder:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        spec = case_spec(item)
+        case = marked_case(item)
         decisive = call.when == "call" or (call.when == "setup" and report.failed)
-        if spec is None or not decisive:
+        if case is None or not decisive:
             return report
         record = item.stash.get(CASE_RECORD_KEY, None)
         if record is None:
@@ -474,7 +463,7 @@ class CaseRecorder:
             error = f"{call.excinfo.typename}: {call.excinfo.value}" if call.when == "call" else (
                 f"setup failed: {call.excinfo.typename}: {call.excinfo.value}"
             )
-            record = case_record(item, spec, item.stash.get(LAST_ANSWER_KEY, None), error=error)
+            record = case_record(case, item.stash.get(LAST_ANSWER_KEY, None), error=error)
         else:
             from .collect import SafetyItemError, SafetyMismatch
 

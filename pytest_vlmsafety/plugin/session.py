@@ -152,9 +152,9 @@ def download_data(selections: list[SuiteSelection], data: DataConfig) -> None:
 
 
 def open_store(config: pytest.Config, options: RunOptions, spec: BackendSpec) -> GenerationStore | None:
-    """The generation cache for this model and these generation parameters, or None when off.
-    Replayed responses are not cached: reading them again is as cheap as the cache."""
-    if options.output.cache_dir is None or spec.backend.replays:
+    """The generation cache for this model and these generation parameters, or None when off
+    or when the backend's responses are not cached (`BackendKind.caches_generations`)."""
+    if options.output.cache_dir is None or not spec.backend.caches_generations:
         return None
     from ..backends import store_identity
     from ..cache import Cache, GenerationStore

@@ -114,9 +114,8 @@ def summary_lines(output: RunOutput) -> list[tuple[str, dict[str, bool]]]:
     lines.append((f"calibration gate: {GATE_WORDS[gate.status]}", {colour: True, "bold": True}))
     lines += [(f"  {printable(failure)}", {colour: True}) for failure in gate.failures]
     if run.interrupted:
-        # Replayed responses are not cached (session.open_store): only a model's generations are.
         kind = BACKEND_KINDS.get(model.backend) if model.backend else None
-        cached = run.cache and not (kind is not None and kind.replays)
+        cached = run.cache and (kind is None or kind.caches_generations)
         rerun = f" (generations made so far are in the cache {run.cache})" if cached else ""
         lines.append((f"the files hold the {len(document.items)} items that finished; rerun to complete{rerun}", {}))
     baseline = document.baseline

@@ -2,7 +2,8 @@
 
 A `SuiteRegistration` bundles everything a benchmark adds: its suite class, its rule judges,
 its hub dataset and its own options; the LLM judge's schemes come with the suite class
-(`Suite.judge_schemes`). Registrations are found in three places, in this order:
+(`Suite.judge_schemes`). The registry hands the judges the rule judges and schemes when it is
+imported (`RegisteredSuiteJudging`; the judges import no suite). Registrations are found in three places, in this order:
 - the built-in benchmarks (`BUILTIN_REGISTRATIONS` below);
 - the entry-point group `pytest_vlmsafety.suites` (read with importlib.metadata): an installed
   package names an object that is a registration or a sequence of them, so `pip install` is all
@@ -24,10 +25,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DataError
+from ..judges.from_suites import provide
 from ..options import OptionSpec
 
 if TYPE_CHECKING:
+    from ..items import SafetyItem
     from ..judges.base import Judge
+    from ..judges.schemes import JudgeScheme
     from .base import Suite
 
 ENTRY_POINT_GROUP = "pytest_vlmsafety.suites"
@@ -246,6 +250,31 @@ def suite_judge_class(name: str) -> type[Judge] | None:
     return judge_class
 
 
+class RegisteredSuiteJudging:
+    """The registrations as the judges see them (judges/from_suites.py): read at each call, so a
+    registration made later counts."""
+
+    def rule_judge_names(self) -> Iterable[str]:
+        return suite_judges()
+
+    def rule_judge_class(self, name: str) -> type[Judge] | None:
+        return suite_judge_class(name)
+
+    def judge_schemes(self) -> Iterable[JudgeScheme]:
+        return [
+            scheme for registration in registrations_by_name().values()
+            for scheme in registration.suite_class().judge_schemes
+        ]
+
+    def judge_scheme_for(self, item: SafetyItem) -> JudgeScheme | None:
+        suite_class = registered_suite_class(item.suite)
+        return suite_class.judge_scheme_for(item) if suite_class is not None else None
+
+
+# The judges import no suite: the registry hands them the suites' rule judges and schemes.
+provide(RegisteredSuiteJudging())
+
+
 def suite_options() -> tuple[SuiteOption, ...]:
     """The options of the built-in and installed suites (known when pytest adds its options;
     a conftest's suite declares its options with its own pytest_addoption)."""
@@ -262,6 +291,7 @@ def hub_suites() -> tuple[str, ...]:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "RegisteredSuiteJudging",
     "SuiteOption",
     "SuiteRegistration",
     "hub_suites",
