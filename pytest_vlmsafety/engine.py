@@ -21,6 +21,7 @@ from .judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from .options import RunOptions
 from .output.document import ModelInfo, RunStats, parse_as
 from .suites import Suite
+from .suites.base import api_text_first
 
 DEFAULT_MAX_NEW_TOKENS = 256
 # The tiny random model's output is noise whatever its length: keep wiring checks quick.
@@ -180,6 +181,8 @@ class Engine:
             GenerationRequest(
                 item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item),
                 system=self.options.system_prompt, sampling=self.options.sampling, sample_index=index,
+                # An API model gets the text first where its suite's official code sends it so.
+                text_first=self.backend_spec.backend.served and api_text_first(item.suite),
             )
             for item in items
             for index in range(self.options.samples)

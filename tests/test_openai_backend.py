@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections import deque
 from pathlib import Path
@@ -177,7 +178,8 @@ def test_rejected_credentials_name_the_variable_never_the_key(
     with pytest.raises(VlmSafetyError) as failure:
         backend.generate([request("1", "hello")])
     assert "refused the credentials (HTTP 401; $VLMSAFETY_API_KEY)" in str(failure.value)
-    assert scripted_proxy.chat_requests()[0].headers["Authorization"] == f"Bearer {SECRET}"
+    sent_headers = {name.lower(): value for name, value in scripted_proxy.chat_requests()[0].headers.items()}
+    assert sent_headers["authorization"] == f"Bearer {SECRET}"
     described = json.dumps(backend.describe())
     assert backend.describe()["api_key"] == "from $VLMSAFETY_API_KEY"
     for text in (str(failure.value), described, caplog.text):
@@ -218,6 +220,31 @@ def test_a_server_that_rejects_the_seed_of_a_seeded_run_stops_it(scripted_proxy:
         backend_at(scripted_proxy.base_url, concurrency=1).generate(requests)
     bodies = [json.loads(s.body) for s in scripted_proxy.chat_requests()]
     assert bodies and all("seed" in body for body in bodies)  # never sent unseeded
+
+
+@pytest.mark.parametrize(
+    ("option", "args"),
+    [
+        ("--vlm", ["--vlm=openai:m"]),
+        ("--judge-model", ["--vlm=tiny-random", "--safety-judge=llm", "--judge-model=openai:m"]),
+    ],
+)
+def test_without_the_openai_package_an_openai_spec_fails_at_startup_with_the_install_line(
+    option: str, args: list[str], pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # `import openai` fails, as when not installed
+    install = "pip install 'pytest-vlmsafety[openai]'"
+    with pytest.raises(ConfigError, match=rf"^{option}=openai:m: .*openai package.*{re.escape(install)}$"):
+        parse_backend_spec("openai:m", option=option)
+    result = pytester.runpytest(*args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = [line for line in result.stderr.lines if line.strip()]
+    assert f"{option}=openai:m: " in line and line.endswith(install)
+    # ... and a backend built some other way says the same when it loads.
+    with pytest.raises(ConfigError, match=re.escape(install)):
+        OpenAIBackend("m", spec="openai:m", base_url="http://127.0.0.1:1/v1", option=option, environ={})
 
 
 def test_concurrency_must_be_positive() -> None:
