@@ -11,9 +11,11 @@ repeatable; default this one), so each number is that checkout's code and nothin
   probe), the first generation's extra wait;
 - requests/s with `--vlm-concurrency` 1 and 16 (greedy text requests, after one warm-up call).
 
-Compare the standard-library client with the openai SDK by passing an older checkout:
+Compare the standard-library client (before the SDK) with this checkout's by passing an export
+of the commit before the switch:
 
-    python benchmarks/openai_client.py --checkout /path/to/checkout-at-bc26927 --checkout .
+    mkdir /tmp/bc26927-urllib && git archive bc26927 | tar -x -C /tmp/bc26927-urllib
+    python benchmarks/openai_client.py --checkout /tmp/bc26927-urllib --checkout .
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from pytest_vlmsafety.backends import openai_api
 imported = time.perf_counter()
 from pytest_vlmsafety.backends.base import GenerationRequest
 base_url, concurrencies, counts = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-rates = {}
+rates, cpu_ms = {}, {}
 load_s = None
 for concurrency, count in zip(concurrencies, counts):
     before = time.perf_counter()
@@ -62,14 +64,16 @@ for concurrency, count in zip(concurrencies, counts):
         load_s = time.perf_counter() - before
     requests = [GenerationRequest("bench", str(i), f"question {i}", (), 16) for i in range(count)]
     backend.generate(requests[:concurrency])  # warm-up: connections, thread pool
-    before = time.perf_counter()
+    before, cpu_before = time.perf_counter(), time.process_time()
     out = backend.generate(requests)
     elapsed = time.perf_counter() - before
     assert all(g.text for g in out), [g.error for g in out if not g.text][:3]
     rates[str(concurrency)] = count / elapsed
+    cpu_ms[str(concurrency)] = (time.process_time() - cpu_before) / count * 1000
 # The SDK is imported by the backend that uses it; the standard-library client never imports it.
 client = "openai SDK" if "openai" in sys.modules else "urllib"
-print(json.dumps({"client": client, "import_s": imported - started, "load_s": load_s, "rates": rates}))
+print(json.dumps({"client": client, "import_s": imported - started, "load_s": load_s, "rates": rates,
+                  "cpu_ms": cpu_ms}))
 """
 
 
@@ -79,6 +83,9 @@ def serve(latency_s: float) -> tuple[ThreadingHTTPServer, int]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: what a real server offers a pooling client
+        # TCP_NODELAY, as uvicorn (vLLM, SGLang) sets it: else the body, written after the
+        # headers, waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             return
@@ -108,13 +115,13 @@ def measure(checkout: Path, base_url: str, concurrencies: Sequence[int], counts:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, base_url, json.dumps(list(concurrencies)), json.dumps(list(counts))],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        env=env, cwd=checkout, capture_output=True, text=True, timeout=600, check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"the benchmark failed in {checkout}:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
-    result["checkout"] = f"{checkout.name} ({commit.stdout.strip() or 'unknown'})"
+    result["checkout"] = f"{checkout.name} ({commit.stdout.strip()})" if commit.stdout.strip() else checkout.name
     return result
 
 
@@ -136,16 +143,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     best["import_s"] = min(best["import_s"], result["import_s"])
                     best["load_s"] = min(best["load_s"], result["load_s"])
                     best["rates"] = {k: max(v, result["rates"][k]) for k, v in best["rates"].items()}
+                    best["cpu_ms"] = {k: min(v, result["cpu_ms"][k]) for k, v in best["cpu_ms"].items()}
             assert best is not None
             ideal = 1000 / args.latency_ms
             rows.append([
                 best["checkout"], best["client"], best["import_s"], best["load_s"], best["rates"]["1"],
-                best["rates"]["16"], best["rates"]["16"] / (16 * ideal),
+                best["rates"]["16"], best["rates"]["16"] / (16 * ideal), best["cpu_ms"]["16"],
             ])
     finally:
         server.shutdown()
         server.server_close()
-    columns = ["checkout", "client", "import s", "load s", "req/s c=1", "req/s c=16", "c=16 vs ideal"]
+    columns = ["checkout", "client", "import s", "load s", "req/s c=1", "req/s c=16", "c=16 vs ideal", "client CPU ms/req"]
     return {
         "title": f"openai: backend client vs a fake server answering in {args.latency_ms:g} ms",
         "parameters": {"latency_ms": args.latency_ms, "requests": list(counts), "concurrency": list(concurrencies),
@@ -155,7 +163,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"best of {args.repeat} fresh interpreters per checkout; ideal req/s is concurrency x "
             f"{1000 / args.latency_ms:g} (the server's latency alone)",
             "import s: `import pytest_vlmsafety.backends.openai_api`; load s: the first OpenAIBackend "
-            "(HTTP library import and the GET /models probe)",
+            "(HTTP library import and the GET /models probe); client CPU ms/req: the backend process's CPU "
+            "time per request at concurrency 16 (the server runs in another process)",
         ],
         "rows": raw,
     }
