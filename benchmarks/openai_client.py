@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.shutdown()
         server.server_close()
-    columns = ["checkout", "client", "import s", "load s", "req/s c=1", "req/s c=16", "c=16 vs ideal", "client CPU ms/req"]
+    columns = [
+        "checkout", "client", "import s", "load s", "req/s c=1", "req/s c=16", "c=16 vs ideal", "client CPU ms/req",
+    ]
     return {
         "title": f"openai: backend client vs a fake server answering in {args.latency_ms:g} ms",
         "parameters": {"latency_ms": args.latency_ms, "requests": list(counts), "concurrency": list(concurrencies),

@@ -153,7 +153,8 @@ def item_request(spec: str, suite: str, item_id: str, prompt: str, images: tuple
 
 def test_api_model_gets_vscbench_text_before_the_image(pngs: tuple[Path, Path], server: RecordingServer) -> None:
     api = f"openai:{MODEL}@{server.url}"
-    vscbench = replace(item_request(api, "vscbench", "image/0/safe_img_0", "What is this?", (pngs[0],)), max_new_tokens=4096)
+    vscbench = item_request(api, "vscbench", "image/0/safe_img_0", "What is this?", (pngs[0],))
+    vscbench = replace(vscbench, max_new_tokens=4096)
     body = sent_body(server, vscbench)
     official = prompt_gpt4o_request("What is this?", f"data:image/png;base64,{b64(pngs[0])}")
 
