@@ -247,6 +247,46 @@ def test_without_the_openai_package_an_openai_spec_fails_at_startup_with_the_ins
         OpenAIBackend("m", spec="openai:m", base_url="http://127.0.0.1:1/v1", option=option, environ={})
 
 
+def test_a_reply_without_text_fails_its_item_and_one_that_is_not_json_is_retried(scripted_proxy: ScriptedProxy) -> None:
+    """The SDK parses replies leniently: a reply without choices is that item's failure; a reply
+    that is not JSON (an HTML error page from a proxy) is transient, retried, then given up on."""
+    scripted_proxy.script = deque([(200, {"object": "chat.completion"}), (200, {"choices": [{"message": {}}]})])
+    out = backend_at(scripted_proxy.base_url, concurrency=1).generate([request("1", "hello"), request("2", "hello")])
+    assert out[0].error and out[0].error.startswith("the server's reply has no choices[0].message")
+    assert out[1].error and out[1].error.startswith("the server's reply has no text content")
+
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Html(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._reply(b'{"data": []}', "application/json")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._reply(b"<html>Bad gateway</html>", "text/html" if self.path.endswith("completions") else "")
+
+        def _reply(self, payload: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type or "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        html = backend_at(f"http://127.0.0.1:{server.server_address[1]}/v1", concurrency=1)
+        (failed,) = html.generate([request("1", "hello")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed.error == f"gave up after {FAST.max_attempts} attempts over 0 s: the reply is not JSON: '<html>Bad gateway</html>'"
+
+
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="--vlm-concurrency"):
         OpenAIBackend("m", spec="openai:m", base_url="http://127.0.0.1:1/v1", concurrency=0)

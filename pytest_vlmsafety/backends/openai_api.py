@@ -525,11 +525,11 @@ class OpenAIBackend(Backend):
         except openai.APIStatusError as exc:
             raise self._classify_status(exc) from None
         except openai.APITimeoutError:
-            raise _Transient(f"no answer within {timeout:.0f} s") from None
+            raise _Transient(f"no answer within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise _Transient(f"cannot connect ({type(cause).__name__}: {self._scrub(str(cause))})") from None
-        except ValueError as exc:  # a JSON content type over a body that is not JSON
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a JSON content type, a body that is not JSON
             raise _Transient(f"the reply is not JSON ({self._scrub(str(exc))[:200]})") from None
         if isinstance(reply, str):
             raise _Transient(f"the reply is not JSON: {self._scrub(reply[:200])!r}")
