@@ -178,8 +178,7 @@ def test_rejected_credentials_name_the_variable_never_the_key(
     with pytest.raises(VlmSafetyError) as failure:
         backend.generate([request("1", "hello")])
     assert "refused the credentials (HTTP 401; $VLMSAFETY_API_KEY)" in str(failure.value)
-    sent_headers = {name.lower(): value for name, value in scripted_proxy.chat_requests()[0].headers.items()}
-    assert sent_headers["authorization"] == f"Bearer {SECRET}"
+    assert scripted_proxy.chat_requests()[0].headers["Authorization"] == f"Bearer {SECRET}"
     described = json.dumps(backend.describe())
     assert backend.describe()["api_key"] == "from $VLMSAFETY_API_KEY"
     for text in (str(failure.value), described, caplog.text):
