@@ -164,6 +164,8 @@ def test_unknown_model_stops_the_run_with_one_error(scripted_proxy: ScriptedProx
         backend.generate(requests)
     # Only what was in flight when the first 404 came back, not one request per item.
     assert len(scripted_proxy.chat_requests()) <= 4
+    # No key set: no Authorization header at all (not the SDK's placeholder).
+    assert all("Authorization" not in seen.headers for seen in scripted_proxy.seen)
     with pytest.raises(VlmSafetyError, match="does not exist"):
         backend.generate(requests)
     assert len(scripted_proxy.chat_requests()) <= 4
