@@ -253,6 +253,7 @@ timed tests.
     python benchmarks/refusal_judge_eval.py                 # refusal judge vs labelled responses
     python benchmarks/pipeline.py                           # generation overlapping judging (fake model and judge)
     python benchmarks/mutation.py                           # mutation testing of the gate (mutmut)
+    python benchmarks/openai_client.py                      # the openai: backend's client vs a fake server
 """
 
 

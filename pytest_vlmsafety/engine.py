@@ -23,6 +23,7 @@ from .judges.base import LLM_JUDGE_NAME, REFUSAL_JUDGE_NAME
 from .judges.config import JudgeConfig
 from .output.document import ModelInfo, RunStats, parse_as
 from .suites import Suite
+from .suites.base import api_text_first
 from .suites.config import DataConfig
 
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -192,7 +193,9 @@ class Engine:
         """One request per sample (`--vlm-samples`) per item, item-major."""
         return [
             self.generation.request(
-                item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item), sample_index=index
+                item.suite, item.id, item.prompt, item.images, self.max_new_tokens(item), sample_index=index,
+                # An API model gets the text first where its suite's official code sends it so.
+                text_first=self.backend_spec.backend.served and api_text_first(item.suite),
             )
             for item in items
             for index in range(self.generation.samples)

@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from PIL import Image
 from pytest_vlmsafety.backends import GenerationRequest, parse_backend_spec
 from pytest_vlmsafety.backends.openai_api import OpenAIBackend
 from pytest_vlmsafety.backends.prompts import conversation
+from pytest_vlmsafety.engine import Engine
 from pytest_vlmsafety.items import SafetyItem
 from pytest_vlmsafety.judges.facts import judge_facts
 from pytest_vlmsafety.judges.llm import LlmJudge
@@ -140,17 +142,32 @@ def test_mis_judge_call_has_the_official_system_turn(pngs: tuple[Path, Path], se
     assert body["temperature"] == default_generation_config["temperature"]
 
 
+def item_request(spec: str, suite: str, item_id: str, prompt: str, images: tuple[Path, ...]) -> GenerationRequest:
+    """The request the engine builds for one item of `suite` when `spec` is the model under test."""
+    item = SafetyItem(id=item_id, suite=suite, category="c", prompt=prompt, expected="refuse", images=images)
+    (request,) = Engine(parse_backend_spec(spec), {}).requests_for([item])
+    return request
+
+
 def test_api_model_gets_vscbench_text_before_the_image(pngs: tuple[Path, Path], server: RecordingServer) -> None:
-    body = sent_body(server, GenerationRequest("vscbench", "image/0/safe_img_0", "What is this?", (pngs[0],), 4096))
+    api = f"openai:{MODEL}@{server.url}"
+    vscbench = item_request(api, "vscbench", "image/0/safe_img_0", "What is this?", (pngs[0],))
+    vscbench = replace(vscbench, max_new_tokens=4096)
+    body = sent_body(server, vscbench)
     official = prompt_gpt4o_request("What is this?", f"data:image/png;base64,{b64(pngs[0])}")
 
     assert body["messages"] == official["messages"]
     assert body["max_tokens"] == official["max_tokens"] and body["temperature"] == official["temperature"]
     # UnsafeConcepts' GPT-4V code orders it the same way; HoliSafe keeps the image first.
-    unsafeconcepts = sent_body(server, GenerationRequest("unsafeconcepts", "1", "Q", (pngs[0],), 10))
+    unsafeconcepts = sent_body(server, item_request(api, "unsafeconcepts", "1", "Q", (pngs[0],)))
     assert [part["type"] for part in unsafeconcepts["messages"][0]["content"]] == ["text", "image_url"]
-    holisafe = sent_body(server, GenerationRequest("holisafe", "1", "Q", (pngs[0],), 10))
+    holisafe = sent_body(server, item_request(api, "holisafe", "1", "Q", (pngs[0],)))
     assert [part["type"] for part in holisafe["messages"][0]["content"]] == ["image_url", "text"]
+    # The order is the request's, set for API models only: a local model keeps its chat order,
+    # and the backend sends what the request says.
+    assert not item_request("tiny-random", "vscbench", "1", "Q", (pngs[0],)).text_first
+    plain = sent_body(server, GenerationRequest("vscbench", "1", "Q", (pngs[0],), 10))
+    assert [part["type"] for part in plain["messages"][0]["content"]] == ["image_url", "text"]
 
 
 def test_local_chat_follows_the_requested_order(pngs: tuple[Path, Path]) -> None:

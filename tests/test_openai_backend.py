@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import time
 from collections import deque
 from pathlib import Path
@@ -160,6 +161,8 @@ def test_unknown_model_stops_the_run_with_one_error(scripted_proxy: ScriptedProx
         backend.generate(requests)
     # Only what was in flight when the first 404 came back, not one request per item.
     assert len(scripted_proxy.chat_requests()) <= 4
+    # No key set: no Authorization header at all (not the SDK's placeholder).
+    assert all("Authorization" not in seen.headers for seen in scripted_proxy.seen)
     with pytest.raises(VlmSafetyError, match="does not exist"):
         backend.generate(requests)
     assert len(scripted_proxy.chat_requests()) <= 4
@@ -215,6 +218,71 @@ def test_a_server_that_rejects_the_seed_of_a_seeded_run_stops_it(scripted_proxy:
         backend_at(scripted_proxy.base_url, concurrency=1).generate(requests)
     bodies = [json.loads(s.body) for s in scripted_proxy.chat_requests()]
     assert bodies and all("seed" in body for body in bodies)  # never sent unseeded
+
+
+@pytest.mark.parametrize(
+    ("option", "args"),
+    [
+        ("--vlm", ["--vlm=openai:m"]),
+        ("--judge-model", ["--vlm=tiny-random", "--safety-judge=llm", "--judge-model=openai:m"]),
+    ],
+)
+def test_without_the_openai_package_an_openai_spec_fails_at_startup_with_the_install_line(
+    option: str, args: list[str], pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # `import openai` fails, as when not installed
+    install = "pip install 'pytest-vlmsafety[openai]'"
+    with pytest.raises(ConfigError, match=rf"^{option}=openai:m: .*openai package.*{re.escape(install)}$"):
+        parse_backend_spec("openai:m", option=option)
+    result = pytester.runpytest(*args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = [line for line in result.stderr.lines if line.strip()]
+    assert f"{option}=openai:m: " in line and line.endswith(install)
+    # ... and a backend built some other way says the same when it loads.
+    with pytest.raises(ConfigError, match=re.escape(install)):
+        OpenAIBackend("m", spec="openai:m", base_url="http://127.0.0.1:1/v1", option=option, environ={})
+
+
+def test_a_reply_without_text_fails_its_item_and_one_that_is_not_json_is_retried(scripted_proxy: ScriptedProxy) -> None:
+    """The SDK parses replies leniently: a reply without choices is that item's failure; a reply
+    that is not JSON (an HTML error page from a proxy) is transient, retried, then given up on."""
+    scripted_proxy.script = deque([(200, {"object": "chat.completion"}), (200, {"choices": [{"message": {}}]})])
+    out = backend_at(scripted_proxy.base_url, concurrency=1).generate([request("1", "hello"), request("2", "hello")])
+    assert out[0].error and out[0].error.startswith("the server's reply has no choices[0].message")
+    assert out[1].error and out[1].error.startswith("the server's reply has no text content")
+
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Html(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._reply(b'{"data": []}', "application/json")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._reply(b"<html>Bad gateway</html>", "text/html" if self.path.endswith("completions") else "")
+
+        def _reply(self, payload: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type or "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        html = backend_at(f"http://127.0.0.1:{server.server_address[1]}/v1", concurrency=1)
+        (failed,) = html.generate([request("1", "hello")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed.error == f"gave up after {FAST.max_attempts} attempts over 0 s: the reply is not JSON: '<html>Bad gateway</html>'"
 
 
 def test_concurrency_must_be_positive() -> None:

@@ -322,7 +322,10 @@ class ScriptedProxy:
 
     def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         with self._lock:
-            self.seen.append(Seen(handler.command, handler.path, dict(handler.headers.items()), body))
+            # Header names in one spelling ("Authorization"): HTTP ignores their case, and the
+            # openai SDK (httpx) sends them in lower case.
+            headers = {name.title(): value for name, value in handler.headers.items()}
+            self.seen.append(Seen(handler.command, handler.path, headers, body))
         action = self._next(handler.path)
         if action == "forward" and self.upstream:
             status, payload, content_type = self._forward(handler, body)

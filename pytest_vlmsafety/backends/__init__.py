@@ -100,6 +100,9 @@ def parse_backend_spec(raw: str, option: str = "--vlm") -> BackendSpec:
         return BackendSpec(raw, "vllm", _vllm_target(raw, value.removeprefix("vllm:").strip(), option))
     if value.startswith("openai:"):
         model, base_url = _split_server_spec(raw, value.removeprefix("openai:").strip(), option)
+        from .openai_api import require_openai
+
+        require_openai(option, raw)
         return BackendSpec(raw, "openai", model, base_url)
     target = _model_target(value)
     if target is None:
