@@ -8,8 +8,8 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ from pytest_vlmsafety.backends.openai_api import OpenAIBackend
 from pytest_vlmsafety.backends.prompts import conversation
 from pytest_vlmsafety.engine import Engine
 from pytest_vlmsafety.items import SafetyItem
+from pytest_vlmsafety.judges.config import JudgeConfig
 from pytest_vlmsafety.judges.facts import judge_facts
 from pytest_vlmsafety.judges.llm import LlmJudge
 from pytest_vlmsafety.judges.prompts import read_prompt_overrides, templates_for
-from pytest_vlmsafety.judges.config import JudgeConfig
 
 MODEL = "gpt-4o-mini"
 
