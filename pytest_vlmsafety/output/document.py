@@ -63,17 +63,10 @@ def worst_status(statuses: Iterable[GateStatus]) -> GateStatus:
 
 RATE_NAMES: tuple[str, str] = ("undersafety", "oversafety")
 
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
 # Field metadata: `flatten` merges a dict field's keys into the enclosing object (an open set of
-# backend-specific facts; see `_spread_schema`); `omit_none` leaves the key out when the value is
-# None (pydantic reads `exclude_if` from a dataclass field's metadata).
-FLATTEN: Mapping[str, object] = {"flatten": True}
-OMIT_NONE: Mapping[str, object] = {"omit_none": True, "exclude_if": _is_none}
+# backend-specific facts); `omit_none` leaves the key out when the value is None (see `_shaped`).
+FLATTEN: Mapping[str, bool] = {"flatten": True}
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
 
 
 # ----------------------------------------------------------------------------- run facts
@@ -603,6 +596,11 @@ def _flattened_field(cls: type) -> str | None:
     return names[0] if names else None
 
 
+def _omitted_fields(cls: type) -> frozenset[str]:
+    """The OMIT_NONE fields of the dataclass `cls`."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none"))
+
+
 # Scalars and containers are strict (JSON's types, no "1" for 1, no true for 1, no tuple for a list);
 # dataclasses stay lax, so that they are built from objects. pydantic's strict mode would make both
 # strict: it takes only instances for a dataclass given Python values.
@@ -613,7 +611,8 @@ _NOT_SCHEMAS = frozenset({"cls", "config", "default", "metadata", "ref", "serial
 
 def _adapt(node: Any) -> Any:
     """A copy of the core schema `node` with strict scalars, floats written as they are (an int
-    in a float field stays an int, as json.dumps writes it) and FLATTEN fields spread."""
+    in a float field stays an int, as json.dumps writes it) and the FLATTEN and OMIT_NONE fields
+    of dataclasses written (and read) as their metadata says."""
     if isinstance(node, (list, tuple)):
         return type(node)(_adapt(item) for item in node)
     if not isinstance(node, dict):
@@ -624,37 +623,41 @@ def _adapt(node: Any) -> Any:
         schema["strict"] = True
     if kind == "float":
         schema["serialization"] = core_schema.simple_ser_schema("any")
-    if kind == "dataclass" and (flattened := _flattened_field(schema["cls"])):
-        return _spread_schema(schema, flattened)
+    if kind == "dataclass" and (_flattened_field(schema["cls"]) or _omitted_fields(schema["cls"])):
+        return _shaped(schema)
     return schema
 
 
-def _spread_schema(schema: dict[str, Any], flattened: str) -> CoreSchema:
-    """The dataclass `schema` with its dict field `flattened` read from, and written as, the keys
-    of the object that no other field names."""
-    names = {f.name for f in dataclasses.fields(schema["cls"])}
+def _shaped(schema: dict[str, Any]) -> CoreSchema:
+    """The dataclass `schema` with its FLATTEN dict field read from, and written as, the keys of
+    the object that no other field names, and its OMIT_NONE fields left out when None. Done here
+    rather than with pydantic's field options, which older pydantic releases lack or ignore on a
+    stdlib dataclass; only the few objects of such classes pay a Python call."""
+    cls = schema["cls"]
+    names = {f.name for f in dataclasses.fields(cls)}
+    flattened, omitted = _flattened_field(cls), _omitted_fields(cls)
 
     def gather(data: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
-        if isinstance(data, Mapping):
+        if flattened is not None and isinstance(data, Mapping):
             spread_keys = {key: value for key, value in data.items() if key not in names}
             data = {**{key: value for key, value in data.items() if key in names}, flattened: spread_keys}
         return handler(data)
 
-    def spread(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def shape(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in handler(value).items():
             if key == flattened:
                 for extra_key, extra in item.items():
                     out.setdefault(extra_key, extra)  # a common field of the same name wins
-            else:
+            elif not (item is None and key in omitted):
                 out[key] = item
         return out
 
-    # The wrapper takes the dataclass's `ref`, so that other schemas refer to the spread form.
+    # The wrapper takes the dataclass's `ref`, so that other schemas refer to the shaped form.
     inner = typing.cast(CoreSchema, {key: value for key, value in schema.items() if key != "ref"})
     return core_schema.no_info_wrap_validator_function(
         gather, inner, ref=schema.get("ref"),
-        serialization=core_schema.wrap_serializer_function_ser_schema(spread, schema=inner),
+        serialization=core_schema.wrap_serializer_function_ser_schema(shape, schema=inner),
     )
 
 
@@ -730,8 +733,10 @@ class _ResultsJsonSchema(pydantic.json_schema.GenerateJsonSchema):
         flattened = _flattened_field(schema["cls"])
         properties = {name: value for name, value in generated["properties"].items() if name != flattened}
         rest = {key: value for key, value in generated.items() if key not in _SET_BELOW}
-        if "description" in generated:  # one line, as the docstring reads
-            rest["description"] = " ".join(generated["description"].split())
+        doc = schema["cls"].__doc__
+        # The docstring, on one line; not the signature that dataclass writes for a class without one.
+        if doc and not doc.startswith(f"{schema['cls'].__name__}("):
+            rest["description"] = " ".join(doc.split())
         return {"type": "object", "properties": properties, **rest, "additionalProperties": flattened is not None}
 
 
