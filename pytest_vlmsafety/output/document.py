@@ -631,33 +631,46 @@ def _adapt(node: Any) -> Any:
 def _shaped(schema: dict[str, Any]) -> CoreSchema:
     """The dataclass `schema` with its FLATTEN dict field read from, and written as, the keys of
     the object that no other field names, and its OMIT_NONE fields left out when None. Done here
-    rather than with pydantic's field options, which older pydantic releases lack or ignore on a
-    stdlib dataclass; only the few objects of such classes pay a Python call."""
+    rather than with pydantic's field options, which pydantic before 2.12 or so lacks or ignores on
+    a stdlib dataclass. Writing picks the fields in Python and leaves their values to the fields'
+    own serializers (`returned`): a wrap serializer would serialize the object, then walk the
+    result again, which costs the whole document at its top."""
     cls = schema["cls"]
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]
     flattened, omitted = _flattened_field(cls), _omitted_fields(cls)
 
     def gather(data: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
-        if flattened is not None and isinstance(data, Mapping):
+        if isinstance(data, Mapping):
             spread_keys = {key: value for key, value in data.items() if key not in names}
             data = {**{key: value for key, value in data.items() if key in names}, flattened: spread_keys}
         return handler(data)
 
-    def shape(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def shape(value: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key, item in handler(value).items():
-            if key == flattened:
+        for name in names:
+            item = getattr(value, name)
+            if name == flattened:
                 for extra_key, extra in item.items():
-                    out.setdefault(extra_key, extra)  # a common field of the same name wins
-            elif not (item is None and key in omitted):
-                out[key] = item
+                    out.setdefault(str(extra_key), extra)  # a common field of the same name wins
+            elif not (item is None and name in omitted):
+                out[name] = item
         return out
 
+    returned = core_schema.typed_dict_schema(
+        {
+            field["name"]: core_schema.typed_dict_field(field["schema"], required=False)
+            for field in schema["schema"]["fields"]
+            if field["name"] != flattened
+        },
+        extra_behavior="allow" if flattened else "ignore",
+    )
+    serialization = core_schema.plain_serializer_function_ser_schema(shape, return_schema=returned)
+    if flattened is None:
+        return typing.cast(CoreSchema, {**schema, "serialization": serialization})
     # The wrapper takes the dataclass's `ref`, so that other schemas refer to the shaped form.
     inner = typing.cast(CoreSchema, {key: value for key, value in schema.items() if key != "ref"})
     return core_schema.no_info_wrap_validator_function(
-        gather, inner, ref=schema.get("ref"),
-        serialization=core_schema.wrap_serializer_function_ser_schema(shape, schema=inner),
+        gather, inner, ref=schema.get("ref"), serialization=serialization
     )
 
 
