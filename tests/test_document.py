@@ -121,7 +121,7 @@ def test_the_validation_the_suite_applies_rejects_a_bad_file(tmp_path: Path) -> 
 
 
 def test_unknown_keys_are_ignored_and_a_whole_number_reads_as_a_float() -> None:
-    data = {"schema": SCHEMA_VERSION, "later": 1, "run": {"duration_s": 3, "later": {}}, "items": [{"id": "x", "new": 2}]}
+    data = {"schema": SCHEMA_VERSION, "later": 1, "run": {"duration_s": 3, "later": {}}, "items": [{"id": "x", "y": 2}]}
     document = ResultsDocument.from_json(data)
     assert document.run.duration_s == 3.0 and isinstance(document.run.duration_s, float)
     assert document.items[0].id == "x"
