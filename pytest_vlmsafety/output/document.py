@@ -26,16 +26,19 @@ does not do as this file needs is done on its core schema (`_adapt`): strict sca
 dataclasses (its strict mode takes only instances for a dataclass), floats written as they are,
 FLATTEN (ModelInfo's backend facts beside the common fields) and OMIT_NONE (`_shaped`). The text is
 written with json.dumps: pydantic-core's own JSON writer formats some floats otherwise (1e-05 as
-1e-5), and a file must read the same as before for the same document.
+0.00001, 1.5e-07 as 1.5e-7), and a file must read the same as before for the same document.
 
-Measured (2 shared cores; best of 5, CPU time; a 20,000-item document of benchmarks/report_scale.py,
-49.6 MB), the hand-written converter this replaced against pydantic 2.14:
-- to_json 1,139 -> 185 ms; from_json 1,231 -> 245 ms; ResultsDocument.read 2,298 -> 743 ms (of
-  which json.loads ~400 ms); dumps 2,308 -> 2,036 ms (json.dumps writing the text is most of it);
-- import: `pytest_vlmsafety.plugin` imports neither this module nor pydantic (unchanged: checked by
-  tests/test_plugin_e2e.py), as a pytest run without --vlm needs neither; importing this module
-  goes from 62 to 97 ms (pydantic: 37 ms), and the first conversion in a process builds the schema
-  (~100 ms, once): costs of an active run only, next to loading a model.
+Measured on 2 cores shared with other work (so ranges over runs; best of 5 in CPU time; a
+20,000-item document of benchmarks/report_scale.py, 49.6 MB), the hand-written converter this
+replaced against pydantic 2.14:
+- to_json 770-990 -> 185-260 ms; from_json 1,140-1,490 -> 170-300 ms; ResultsDocument.read
+  1,800-1,920 -> 690-800 ms (json.loads is ~350 of it); dumps 1,640-2,120 -> 1,120-1,410 ms
+  (json.dumps, writing the text, is most of it);
+- import: `pytest_vlmsafety.plugin` imports neither this module nor pydantic (the same 309 modules
+  as before; tests/test_plugin_e2e.py checks it), as a pytest run without --vlm needs neither.
+  Importing this module goes from 62-77 to 97-110 ms (pydantic itself: 37-44 ms), and the first
+  conversion in a process builds ResultsDocument's schema (90-165 ms, once): costs of an active
+  run only, next to loading a model.
 Results files are byte-for-byte those the converter wrote (checked on runs of the sample suite,
 with a baseline, samples and an audit, and on the test fixtures), also on pydantic 2.6 and 2.11.
 """
