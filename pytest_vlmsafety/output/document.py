@@ -607,7 +607,7 @@ _CONVERTERS: dict[type, _Converter] = {}
 
 def _converter(cls: type) -> _Converter:
     """pydantic's schema of `cls`, adapted to the file's rules (see `_adapt`); built on first use
-    (about 100 ms for ResultsDocument, once per process)."""
+    (90-165 ms for ResultsDocument, once per process)."""
     if cls not in _CONVERTERS:
         adapted = _adapt(pydantic.TypeAdapter(cls).core_schema)
         validator, serializer = pydantic_core.SchemaValidator(adapted), pydantic_core.SchemaSerializer(adapted)
