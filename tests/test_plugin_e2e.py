@@ -191,11 +191,13 @@ def test_plugin_without_vlm_imports_no_torch(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain="import sys\n\ndef test_no_torch():\n    assert 'torch' not in sys.modules\n    assert 'transformers' not in sys.modules\n")
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+    # Nor pydantic, which only the results document needs (output/document.py: import cost, measured).
+    heavy = ("torch", "PIL", "pydantic")
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, pytest_vlmsafety.plugin; print('torch' in sys.modules, 'PIL' in sys.modules)"],
+        [sys.executable, "-c", f"import sys, pytest_vlmsafety.plugin; print(*(m in sys.modules for m in {heavy}))"],
         capture_output=True, text=True, check=True,
     )
-    assert loaded.stdout.split() == ["False", "False"]
+    assert loaded.stdout.split() == ["False", "False", "False"]
 
 
 def test_baseline_of_itself_passes_and_a_better_baseline_fails_listing_the_flips(pytester: pytest.Pytester) -> None:

@@ -4,32 +4,62 @@ Every writer and reader of the file goes through `ResultsDocument`: the controll
 the terminal summary, the HTML report and the pytest-html extras read its attributes, the
 baseline loader and `replay:` parse files with `ResultsDocument.from_json`.
 
-The classes are plain dataclasses; one generic converter turns them into JSON values and back,
-driven by their type annotations, and `json_schema()` derives the published JSON Schema
-(`results.schema.json`, shipped beside this module) from the same annotations. To add a field:
-add it to its class with a default, regenerate the schema
+The classes are plain (stdlib) dataclasses; pydantic converts them to JSON values and back and
+derives the published JSON Schema (`results.schema.json`, shipped beside this module), all from
+their type annotations, so a new field (a nested dataclass, a Path, a tuple, a Literal, a None-able
+value) needs no code here. To add a field: add it to its class with a default, regenerate the schema
 (`python -m pytest_vlmsafety.output.document > pytest_vlmsafety/output/results.schema.json`) and bump
 `SCHEMA_VERSION` only when an existing field changes meaning or type.
 
 Reading is lenient about absent fields (an interrupted run's file may lack some: each takes
-its default) and strict about present ones (a value of the wrong type is a DataError naming
-where it is). Writing is strict JSON: a non-finite float is written as null, never as `NaN`.
+its default) and about keys no field names (ignored; the schema rejects them), and strict about
+present values: JSON's types, no "1" for 1, no true for 1 (a whole number is taken for a float);
+a wrong one is a DataError naming where it is (`suites.s.gate.status`, `items[3].id`) and what was
+expected. Writing is strict JSON: a non-finite float is written as null, never as `NaN`; an int
+stays an int, also in a float field.
+
+Why pydantic over stdlib dataclasses rather than pydantic's own classes: `Record` travels between
+xdist processes as plain data and is built once per item, and every module builds these objects
+freely; as stdlib dataclasses they cost nothing to build and pydantic works only at the file's
+boundary (`pydantic.TypeAdapter`, which returns instances of the classes themselves). What pydantic
+does not do as this file needs is done on its core schema (`_adapt`): strict scalars with lax
+dataclasses (its strict mode takes only instances for a dataclass), floats written as they are,
+FLATTEN (ModelInfo's backend facts beside the common fields) and OMIT_NONE (`_shaped`). The text is
+written with json.dumps: pydantic-core's own JSON writer formats some floats otherwise (1e-05 as
+0.00001, 1.5e-07 as 1.5e-7), and a file must read the same as before for the same document.
+
+Measured on 2 cores shared with other work (so ranges over runs; best of 5 in CPU time; a
+20,000-item document of benchmarks/report_scale.py, 49.6 MB), the hand-written converter this
+replaced against pydantic 2.14:
+- to_json 770-990 -> 185-260 ms; from_json 1,140-1,490 -> 170-300 ms; ResultsDocument.read
+  1,800-1,920 -> 690-800 ms (json.loads is ~350 of it); dumps 1,640-2,120 -> 1,120-1,410 ms
+  (json.dumps, writing the text, is most of it);
+- import: `pytest_vlmsafety.plugin` imports neither this module nor pydantic (the same 309 modules
+  as before; tests/test_plugin_e2e.py checks it), as a pytest run without --vlm needs neither.
+  Importing this module goes from 62-77 to 97-110 ms (pydantic itself: 37-44 ms), and the first
+  conversion in a process builds ResultsDocument's schema (90-165 ms, once): costs of an active
+  run only, next to loading a model.
+Results files are byte-for-byte those the converter wrote (checked on runs of the sample suite,
+with a baseline, samples and an audit, and on the test fixtures), also on pydantic 2.6 and 2.11.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import sys
 import tempfile
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, NamedTuple, TypeVar
+
+import pydantic
+import pydantic.json_schema
+import pydantic_core
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from ..errors import DataError
 from ..items import Record
@@ -61,7 +91,7 @@ def worst_status(statuses: Iterable[GateStatus]) -> GateStatus:
 RATE_NAMES: tuple[str, str] = ("undersafety", "oversafety")
 
 # Field metadata: `flatten` merges a dict field's keys into the enclosing object (an open set of
-# backend-specific facts); `omit_none` leaves the key out when the value is None.
+# backend-specific facts); `omit_none` leaves the key out when the value is None (see `_shaped`).
 FLATTEN: Mapping[str, bool] = {"flatten": True}
 OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
 
@@ -554,114 +584,163 @@ def write_text_atomic(text: str, path: Path) -> Path:
 T = TypeVar("T")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
-    return _HINTS[cls]
-
-
 def to_json_value(value: Any) -> Any:
     """Dataclasses to objects, tuples to lists, paths to strings, non-finite floats to null."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if f.metadata.get("flatten"):
-                for key, extra in item.items():
-                    out.setdefault(str(key), to_json_value(extra))
-            elif not (item is None and f.metadata.get("omit_none")):
-                out[f.name] = to_json_value(item)
-        return out
-    if isinstance(value, Mapping):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _fail(where: str, expected: str, data: Any) -> DataError:
-    return DataError(f"{where or 'results'}: expected {expected}, got {type(data).__name__}")
+    # warnings=False: a value of another type than its field's (an int in a `str` field) is written
+    # as what it is, as json.dumps would, rather than warned about at the end of a run.
+    return _converter(type(value)).serializer.to_python(value, mode="json", warnings=False)
 
 
 def parse_as(cls: type[T], data: Any, where: str) -> T:
-    """The `cls` (a class of this module, or Record) that `data` (a parsed JSON value) stands for."""
-    return typing.cast(T, from_json_value(cls, data, where))
+    """The `cls` (a class of this module, or Record) that `data` (a parsed JSON value) stands for;
+    DataError naming the first wrong value's place under `where` and what was expected there."""
+    try:
+        return typing.cast(T, _converter(cls).validator.validate_python(data))
+    except pydantic.ValidationError as exc:
+        raise DataError(_problem(exc, data, where)) from None
 
 
-def from_json_value(tp: Any, data: Any, where: str) -> Any:
-    """The value of type `tp` that `data` (a parsed JSON value) stands for."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return data
-    if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if data is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return from_json_value(option, data, where)
-            except DataError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if origin is Literal:
-        if data not in get_args(tp):
-            raise DataError(f"{where}: {data!r} is not one of {', '.join(map(repr, get_args(tp)))}")
-        return data
-    if origin is list:
-        if not isinstance(data, list):
-            raise _fail(where, "a list", data)
-        (item_type,) = get_args(tp)
-        return [from_json_value(item_type, item, f"{where}[{index}]") for index, item in enumerate(data)]
-    if origin is dict:
-        if not isinstance(data, Mapping):
-            raise _fail(where, "an object", data)
-        value_type = get_args(tp)[1]
-        return {str(key): from_json_value(value_type, item, f"{where}.{key}") for key, item in data.items()}
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _dataclass_from_json(tp, data, where)
-    if tp is bool:
-        if not isinstance(data, bool):
-            raise _fail(where, "true or false", data)
-        return data
-    if tp is int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise _fail(where, "a whole number", data)
-        return data
-    if tp is float:
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            raise _fail(where, "a number", data)
-        return float(data)
-    if tp is str:
-        if not isinstance(data, str):
-            raise _fail(where, "a string", data)
-        return data
-    raise TypeError(f"no JSON conversion for {tp!r}")
+class _Converter(NamedTuple):
+    core_schema: CoreSchema
+    validator: pydantic_core.SchemaValidator
+    serializer: pydantic_core.SchemaSerializer
 
 
-def _dataclass_from_json(cls: type[T], data: Any, where: str) -> T:
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, Mapping):
-        raise _fail(where, "an object", data)
-    hints = _hints(cls)
-    values: dict[str, Any] = {}
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.metadata.get("flatten"):
-            values[f.name] = {key: value for key, value in data.items() if key not in known}
-        elif f.name in data:
-            values[f.name] = from_json_value(hints[f.name], data[f.name], f"{where}.{f.name}".lstrip("."))
-    return cls(**values)
+_CONVERTERS: dict[type, _Converter] = {}
+
+
+def _converter(cls: type) -> _Converter:
+    """pydantic's schema of `cls`, adapted to the file's rules (see `_adapt`); built on first use
+    (90-165 ms for ResultsDocument, once per process)."""
+    if cls not in _CONVERTERS:
+        adapted = _adapt(pydantic.TypeAdapter(cls).core_schema)
+        validator, serializer = pydantic_core.SchemaValidator(adapted), pydantic_core.SchemaSerializer(adapted)
+        _CONVERTERS[cls] = _Converter(adapted, validator, serializer)
+    return _CONVERTERS[cls]
+
+
+def _flattened_field(cls: type) -> str | None:
+    """The FLATTEN field of the dataclass `cls`, if it has one."""
+    names = [f.name for f in dataclasses.fields(cls) if f.metadata.get("flatten")]
+    if len(names) > 1:
+        raise TypeError(f"{cls.__name__}: fields {names} are all FLATTEN; a class can spread one dict field")
+    return names[0] if names else None
+
+
+def _omitted_fields(cls: type) -> frozenset[str]:
+    """The OMIT_NONE fields of the dataclass `cls`."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("omit_none"))
+
+
+# Scalars and containers are strict (JSON's types, no "1" for 1, no true for 1, no tuple for a list);
+# dataclasses stay lax, so that they are built from objects. pydantic's strict mode would make both
+# strict: it takes only instances for a dataclass given Python values.
+_STRICT_KINDS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+# Keys of a core schema whose values are not schemas to adapt.
+_NOT_SCHEMAS = frozenset({"cls", "config", "default", "metadata", "ref", "serialization"})
+
+
+def _adapt(node: Any) -> Any:
+    """A copy of the core schema `node` with strict scalars, floats written as they are (an int
+    in a float field stays an int, as json.dumps writes it) and the FLATTEN and OMIT_NONE fields
+    of dataclasses written (and read) as their metadata says."""
+    if isinstance(node, (list, tuple)):
+        return type(node)(_adapt(item) for item in node)
+    if not isinstance(node, dict):
+        return node
+    schema = {key: value if key in _NOT_SCHEMAS else _adapt(value) for key, value in node.items()}
+    kind = schema.get("type")
+    if kind in _STRICT_KINDS:
+        schema["strict"] = True
+    if kind == "float":
+        schema["serialization"] = core_schema.simple_ser_schema("any")
+    if kind == "dataclass" and (_flattened_field(schema["cls"]) or _omitted_fields(schema["cls"])):
+        return _shaped(schema)
+    return schema
+
+
+def _shaped(schema: dict[str, Any]) -> CoreSchema:
+    """The dataclass `schema` with its FLATTEN dict field read from, and written as, the keys of
+    the object that no other field names, and its OMIT_NONE fields left out when None. Done here
+    rather than with pydantic's field options, which pydantic before 2.12 or so lacks or ignores on
+    a stdlib dataclass. Writing picks the fields in Python and leaves their values to the fields'
+    own serializers (`returned`): a wrap serializer would serialize the object, then walk the
+    result again, which costs the whole document at its top."""
+    cls = schema["cls"]
+    names = [f.name for f in dataclasses.fields(cls)]
+    flattened, omitted = _flattened_field(cls), _omitted_fields(cls)
+
+    def gather(data: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(data, Mapping):
+            spread_keys = {key: value for key, value in data.items() if key not in names}
+            data = {**{key: value for key, value in data.items() if key in names}, flattened: spread_keys}
+        return handler(data)
+
+    def shape(value: Any) -> Any:
+        if not isinstance(value, cls):
+            return value  # another type than its field's: written as what it is (see to_json_value)
+        out: dict[str, Any] = {}
+        for name in names:
+            item = getattr(value, name)
+            if name == flattened:
+                for extra_key, extra in item.items():
+                    out.setdefault(str(extra_key), extra)  # a common field of the same name wins
+            elif not (item is None and name in omitted):
+                out[name] = item
+        return out
+
+    returned = core_schema.typed_dict_schema(
+        {
+            field["name"]: core_schema.typed_dict_field(field["schema"], required=False)
+            for field in schema["schema"]["fields"]
+            if field["name"] != flattened
+        },
+        extra_behavior="allow" if flattened else "ignore",
+    )
+    serialization = core_schema.plain_serializer_function_ser_schema(shape, return_schema=returned)
+    if flattened is None:
+        return typing.cast(CoreSchema, {**schema, "serialization": serialization})
+    # The wrapper takes the dataclass's `ref`, so that other schemas refer to the shaped form.
+    inner = typing.cast(CoreSchema, {key: value for key, value in schema.items() if key != "ref"})
+    return core_schema.no_info_wrap_validator_function(
+        gather, inner, ref=schema.get("ref"), serialization=serialization
+    )
+
+
+# pydantic's error types, as what the value should have been.
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "an object",
+    "dataclass_type": "an object",
+}
+
+
+def _problem(exc: pydantic.ValidationError, data: Any, where: str) -> str:
+    """pydantic's first error as one line: where the value is (`suites.s.gate.status`,
+    `items[3].id`) and what it should be."""
+    error = exc.errors(include_url=False)[0]
+    path, value = where, data
+    for step in error["loc"]:
+        # A step past the wrong value, or one that is no key of it, names a member of a union
+        # (`int` of `int | str`).
+        if value is error["input"]:
+            break
+        if isinstance(value, Mapping) and step in value:
+            path, value = f"{path}.{step}".lstrip("."), value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            path, value = f"{path}[{step}]", value[step]
+    path = path or "results"
+    if error["type"] == "literal_error":
+        return f"{path}: {error['input']!r} is not one of {error['ctx']['expected']}"
+    expected = _EXPECTED.get(error["type"])
+    if expected is None:
+        return f"{path}: {error['msg']} (got {error['input']!r:.80})"
+    return f"{path}: expected {expected}, got {type(error['input']).__name__}"
 
 
 # ----------------------------------------------------------------------------- JSON Schema
@@ -669,62 +748,45 @@ def _dataclass_from_json(cls: type[T], data: Any, where: str) -> T:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of `vlmsafety-results.json`, derived from the classes."""
-    definitions: dict[str, Any] = {}
-    root = _schema_of(ResultsDocument, definitions)
+    root = _ResultsJsonSchema().generate(_converter(ResultsDocument).core_schema, mode="validation")
+    definitions = root.pop("$defs", {})
+    root["properties"]["schema"] = {"const": SCHEMA_VERSION}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/pytest-vlmsafety/pytest-vlmsafety/results.schema.json",
         "title": "pytest-vlmsafety results (vlmsafety-results.json)",
         "description": f"Written by pytest-vlmsafety; 'schema' is always {SCHEMA_VERSION!r}.",
-        **root,
+        **{key: value for key, value in root.items() if key not in ("description", "additionalProperties")},
+        "required": ["schema", "run", "items", "suites", "gate"],
+        "additionalProperties": root["additionalProperties"],
         "$defs": dict(sorted(definitions.items())),
     }
 
 
-def _schema_of(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:
-    origin = get_origin(tp)
-    if tp is Any:
-        return {}
-    if origin in (Union, types.UnionType):
-        return {"anyOf": [_schema_of(option, definitions) for option in get_args(tp)]}
-    if tp is type(None):
-        return {"type": "null"}
-    if origin is Literal:
-        return {"enum": list(get_args(tp))}
-    if origin is list:
-        return {"type": "array", "items": _schema_of(get_args(tp)[0], definitions)}
-    if origin is dict:
-        return {"type": "object", "additionalProperties": _schema_of(get_args(tp)[1], definitions)}
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if tp is ResultsDocument:
-            return _object_schema(tp, definitions)
-        if tp.__name__ not in definitions:
-            definitions[tp.__name__] = {}  # a placeholder first: classes may refer to themselves
-            definitions[tp.__name__] = _object_schema(tp, definitions)
-        return {"$ref": f"#/$defs/{tp.__name__}"}
-    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
-    if tp in simple:
-        return {"type": simple[tp]}
-    raise TypeError(f"no JSON Schema for {tp!r}")
+class _ResultsJsonSchema(pydantic.json_schema.GenerateJsonSchema):
+    """pydantic's JSON Schema, with objects closed (a key no field names is a mistake in a file,
+    which the reader would ignore) except where a FLATTEN field takes the other keys, and without
+    the titles pydantic derives from names."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:
+        return value  # keys in the order they are written (`type` before `properties`), not sorted
+
+    def dataclass_schema(self, schema: core_schema.DataclassSchema) -> JsonSchemaValue:
+        generated = super().dataclass_schema(schema)
+        flattened = _flattened_field(schema["cls"])
+        properties = {name: value for name, value in generated["properties"].items() if name != flattened}
+        rest = {key: value for key, value in generated.items() if key not in _SET_BELOW}
+        doc = schema["cls"].__doc__
+        # The docstring, on one line; not the signature that dataclass writes for a class without one.
+        if doc and not doc.startswith(f"{schema['cls'].__name__}("):
+            rest["description"] = " ".join(doc.split())
+        return {"type": "object", "properties": properties, **rest, "additionalProperties": flattened is not None}
 
 
-def _object_schema(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:
-    hints = _hints(cls)
-    properties: dict[str, Any] = {}
-    open_object = False
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("flatten"):
-            open_object = True
-            continue
-        properties[f.name] = _schema_of(hints[f.name], definitions)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if cls is ResultsDocument:
-        properties["schema"] = {"const": SCHEMA_VERSION}
-        schema["required"] = ["schema", "run", "items", "suites", "gate"]
-    if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
-        schema["description"] = " ".join(cls.__doc__.split())
-    schema["additionalProperties"] = open_object
-    return schema
+_SET_BELOW = frozenset({"title", "description", "properties", "type", "additionalProperties"})
 
 
 if __name__ == "__main__":
