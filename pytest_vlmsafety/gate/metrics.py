@@ -11,6 +11,7 @@ from typing import Any
 
 from ..items import OUTCOMES, REFUSED, Record
 from ..output.document import GateStatus, SuiteGate, worst_status
+from .config import DEFAULT_MAX_UNJUDGED, GateConfig
 
 Z_95 = 1.959963984540054
 
@@ -101,7 +102,12 @@ class Thresholds:
     on: str = "point"  # "point" or "interval"
     # Highest share of a suite's open-ended items the judge may leave unjudged (--max-unjudged);
     # above it the suite's rates speak for too few of its items: inconclusive. None: not gated.
-    max_unjudged: float | None = 0.05
+    max_unjudged: float | None = DEFAULT_MAX_UNJUDGED
+
+    @classmethod
+    def of(cls, config: GateConfig) -> Thresholds:
+        """What the run's gate config holds a suite's measured rates to."""
+        return cls(config.max_undersafety, config.max_oversafety, config.on, config.max_unjudged)
 
 
 # The items each rate is measured on, by their expected behaviour; the verb names them.

@@ -296,9 +296,6 @@ class Controller:
             summaries = [self.local_summary()]
         facts = run_facts(self.options, self.spec, self.suite_labels, summaries, self.worker_summaries, self.started)
         gate_config = self.options.gate
-        thresholds = Thresholds(
-            gate_config.max_undersafety, gate_config.max_oversafety, gate_config.on, gate_config.max_unjudged
-        )
         audit_seed = self.options.data.seed if self.audit_labels is not None else None
         not_run = self.not_run()
         inputs = GateInputs(
@@ -312,7 +309,8 @@ class Controller:
             classifiers_asked=self.options.judging.unsafeconcepts_classifiers is not None,
         )
         document = build_document(
-            facts, list(self.received.values()), self.suites, thresholds, audit_seed=audit_seed, inputs=inputs
+            facts, list(self.received.values()), self.suites, Thresholds.of(gate_config), audit_seed=audit_seed,
+            inputs=inputs,
         )
         document.audit = audit_facts(document, self.options, self.audit_labels)
         return document
