@@ -134,7 +134,9 @@ def every_option_spec() -> list[OptionSpec]:
     return [*run_option_specs(), *(option.spec() for option in suite_options())]
 
 
-@pytest.mark.parametrize("spec", [spec for spec in every_option_spec() if spec.kind != "flag"], ids=lambda spec: spec.flag)
+@pytest.mark.parametrize(
+    "spec", [spec for spec in every_option_spec() if spec.kind != "flag"], ids=lambda spec: spec.flag
+)
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_every_option_refuses_an_empty_value(spec: OptionSpec, empty: str) -> None:
     value: object = [empty] if spec.kind == "append" else empty
