@@ -70,7 +70,7 @@ from ..judges.schemes import (
     unreadable_extra,
 )
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside, text_field
-from .registry import HOLISAFE_UNREADABLE_FLAG, manifest_repo_id, registered_option_values
+from .registry import HOLISAFE_UNREADABLE, HOLISAFE_UNREADABLE_FLAG, manifest_repo_id, registered_option_values
 
 if TYPE_CHECKING:
     from ..judges.config import JudgeConfig
@@ -168,7 +168,7 @@ LMMS_EVAL_REPLY_TAG = re.compile(r"<label>\s*(True|False)\s*</label>", re.IGNORE
 ADHERENCE_KEY = "holisafe_adherence"
 # `--holisafe-judge-unreadable` (an option of HoliSafe's registration, suites/registry.py): what an
 # unreadable LLM-judge reply does.
-UNREADABLE_DROP, UNREADABLE_RULE = "drop", "rule"
+UNREADABLE_DROP, UNREADABLE_RULE = HOLISAFE_UNREADABLE
 
 
 @dataclass(frozen=True)
