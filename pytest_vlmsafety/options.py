@@ -145,18 +145,19 @@ def _field_type(config: type[Any], name: str) -> type[Any]:
 def config_json(config: object) -> dict[str, Any]:
     """A config as it is, as a JSON object: for `run.config` of the results document."""
     assert dataclasses.is_dataclass(config) and not isinstance(config, type)
-    return {item.name: _json_value(getattr(config, item.name)) for item in dataclasses.fields(config)}
+    return {item.name: json_value(getattr(config, item.name)) for item in dataclasses.fields(config)}
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A config's value (or a suite option's) as JSON: configs as objects, paths as text."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return config_json(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (tuple, list)):
-        return [_json_value(v) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _json_value(v) for k, v in value.items()}
+        return {str(k): json_value(v) for k, v in value.items()}
     return value
 
 

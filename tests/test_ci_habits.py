@@ -15,6 +15,7 @@ from jsonl_files import ANSWER, REFUSAL, write_jsonl
 from pytest_vlmsafety.errors import ConfigError
 from pytest_vlmsafety.options import OptionSpec, check_no_empty_values
 from pytest_vlmsafety.plugin.run_options import run_option_specs
+from pytest_vlmsafety.suites.registry import suite_options
 
 pytestmark = pytest.mark.usefixtures("vlm_env")
 
@@ -128,20 +129,27 @@ def test_an_empty_vlm_is_a_usage_error_not_a_skipped_run(pytester: pytest.Pytest
     result.stderr.fnmatch_lines(["*--vlm was given an empty value*"])
 
 
-@pytest.mark.parametrize("spec", [spec for spec in run_option_specs() if spec.kind != "flag"], ids=lambda spec: spec.flag)
+def every_option_spec() -> list[OptionSpec]:
+    """Ours and the built-in suites' own (declared by their registrations), as pytest adds them."""
+    return [*run_option_specs(), *(option.spec() for option in suite_options())]
+
+
+@pytest.mark.parametrize(
+    "spec", [spec for spec in every_option_spec() if spec.kind != "flag"], ids=lambda spec: spec.flag
+)
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_every_option_refuses_an_empty_value(spec: OptionSpec, empty: str) -> None:
     value: object = [empty] if spec.kind == "append" else empty
 
     def command_line(asked: OptionSpec) -> object:
-        return value if asked == spec else None
+        return value if asked.flag == spec.flag else None
 
     with pytest.raises(ConfigError, match=f"^{spec.flag} was given an empty value"):
-        check_no_empty_values(run_option_specs(), command_line)
+        check_no_empty_values(every_option_spec(), command_line)
 
 
 def test_options_not_given_are_not_empty() -> None:
-    check_no_empty_values(run_option_specs(), lambda spec: None)
+    check_no_empty_values(every_option_spec(), lambda spec: None)
 
 
 def test_a_suites_own_option_refuses_an_empty_value_as_ours_do() -> None:

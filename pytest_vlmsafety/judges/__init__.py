@@ -35,7 +35,8 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Judges built so far, by what configured them: the name alone for a rule judge; the name, the
-# run's judging config and the base folder for a judge built from it (the LLM and refusal judges).
+# run's judging config, the base folder and the registered suites' option values for a judge
+# built from the run's options (the LLM, refusal and UnsafeConcepts classifier judges).
 _instances: dict[tuple[object, ...], Judge] = {}
 # Judges that can be built without a run's options (their options only refine them).
 _OPTIONS_OPTIONAL: frozenset[str] = frozenset({"refusal"})
@@ -55,7 +56,7 @@ def get_judge(name: str, config: JudgeConfig | None = None, base_dir: Path | Non
         if judge_class is None:
             raise ConfigError(f"unknown judge {name!r}; accepted: {', '.join(judge_choices())}")
     built_from_options = hasattr(judge_class, "from_options")
-    key: tuple[object, ...] = (name, config, base_dir) if built_from_options else (name,)
+    key: tuple[object, ...] = (name, config, base_dir, _suite_options_key()) if built_from_options else (name,)
     if key not in _instances:
         if built_from_options:
             if config is None and name not in _OPTIONS_OPTIONAL:
@@ -66,6 +67,13 @@ def get_judge(name: str, config: JudgeConfig | None = None, base_dir: Path | Non
         else:
             _instances[key] = judge_class()
     return _instances[key]
+
+
+def _suite_options_key() -> str:
+    """The suites' own option values as part of a built judge's key: such a judge may read them
+    (the classifiers' folder, HoliSafe's unreadable replies), and a later run in the same process
+    may give others. As text: a suite's option value need not be hashable."""
+    return repr(sorted(provided().option_values().items()))
 
 
 __all__ = ["Judge", "RuleJudge", "JUDGES", "get_judge", "judge_choices"]

@@ -1,5 +1,9 @@
 """How responses are judged: the judging options, declared once.
 
+A benchmark's own judging options (HoliSafe's `--holisafe-judge-unreadable`, UnsafeConcepts'
+`--unsafeconcepts-classifiers`) are not here: its registration declares them
+(suites/registry.py), and its judges read them from there (judges/from_suites.py).
+
 The judge model has its own loading config (`--judge-dtype`, `--judge-device`, `--judge-revision`,
 ...: `LoadConfig` declared once in backends/config.py): nothing of the model under test's loading,
 processor settings, system prompt or prompt format reaches it.
@@ -13,12 +17,8 @@ from pathlib import Path
 
 from ..backends.config import LoadConfig
 from ..errors import ConfigError
-from ..options import choice, nested, option, path, positive_int
+from ..options import choice, nested, option, positive_int
 from .base import LLM_JUDGE_NAME
-
-# What an unreadable HoliSafe LLM-judge reply does: the official evaluation drops the item from
-# the denominators; lmms-eval lets the string-matching rule judge it.
-HOLISAFE_UNREADABLE: tuple[str, ...] = ("drop", "rule")
 
 
 def _judge_name(flag: str, raw: str) -> str:
@@ -76,16 +76,6 @@ class JudgeConfig:
         "--judge-max-new-tokens", "reply length of every LLM-judge call, in place of each scheme's official one "
         "(VSCBench 4,096, HoliSafe 100, MIS 128, others 256): for a judge model whose context is shorter "
         "(default: the official lengths)", "N", parse=positive_int,
-    )
-    holisafe_unreadable: str = option(
-        "--holisafe-judge-unreadable", "an unreadable HoliSafe LLM-judge reply: drop (the official evaluation: left "
-        "out of the metrics) or rule (lmms-eval: the string-matching rule decides) (default: drop)",
-        "{drop,rule}", default="drop", parse=choice(HOLISAFE_UNREADABLE),
-    )
-    unsafeconcepts_classifiers: Path | None = option(
-        "--unsafeconcepts-classifiers", "folder holding UnsafeConcepts' official answer classifiers "
-        "(perception_classifier/epoch_10.pt, alignment_classifier/epoch_10.pt, roberta-base/) for an air-gapped "
-        "site (default: the hub; the rule parsers judge when neither can be loaded)", "DIR", parse=path,
     )
     # Where judge replies are cached: the run's --vlm-cache (output/config.py), set by the run;
     # None: not cached.

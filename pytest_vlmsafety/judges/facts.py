@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..output.document import JudgeCallFacts, JudgeFacts, JudgePromptFacts
 from .base import LLM_JUDGE_NAME
+from .from_suites import provided
 
 if TYPE_CHECKING:
     from .config import JudgeConfig
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 # (gpt-4-0613, gpt-3.5-turbo-0125).
 _DATED_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 OPENAI_HOST = "api.openai.com"
+# An option of HoliSafe's own, declared by its registration (suites/registry.py; a test keeps the
+# two spellings one) and handed over with the registry's option values (from_suites.py).
+HOLISAFE_UNREADABLE_FLAG = "--holisafe-judge-unreadable"
 
 
 class UnpinnedJudgeWarning(UserWarning):
@@ -73,7 +77,8 @@ def judge_facts(config: JudgeConfig) -> JudgeFacts | None:
     `pinned`: False for an API model without a dated snapshot (see `unpinned_reason`);
     `prompts`: per scheme, where the template came from, its SHA-256 and whether it is the
     benchmark's official prompt (which switches the reply reading to the official one);
-    `holisafe_unreadable`: what an unreadable HoliSafe reply does;
+    `holisafe_unreadable`: what an unreadable HoliSafe reply does (`--holisafe-judge-unreadable`, an
+    option of HoliSafe's registration, read from the registry's values);
     `calls`: per scheme, the judge call's settings as its benchmark's official judge makes it
     (token limit, temperature, system turn, content order; `JudgeScheme.call`).
     """
@@ -99,9 +104,13 @@ def judge_facts(config: JudgeConfig) -> JudgeFacts | None:
             )
             for scheme, template in templates.items()
         },
-        holisafe_unreadable=config.holisafe_unreadable,
+        holisafe_unreadable=_text_or_none(provided().option_values().get(HOLISAFE_UNREADABLE_FLAG)),
         calls={scheme: call_facts(scheme, config.max_new_tokens) for scheme in templates},
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def call_facts(scheme_name: str, max_new_tokens: int | None = None) -> JudgeCallFacts:

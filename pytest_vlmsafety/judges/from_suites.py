@@ -1,4 +1,6 @@
-"""What the registered suites add to the judges: their rule judges and their judge schemes.
+"""What the registered suites add to the judges: their rule judges, their judge schemes and the
+values of their own options (a suite's judge reads its suite's options here: HoliSafe's
+`--holisafe-judge-unreadable`, UnsafeConcepts' `--unsafeconcepts-classifiers`).
 
 The suites import the judges (the judge protocol, the schemes); the judges import no suite back.
 So the suite registry (suites/registry.py) hands the judges its view of the registrations when it
@@ -9,8 +11,9 @@ The package's `__init__` imports the registry: whoever imports a judge has it pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..items import SafetyItem
@@ -37,6 +40,10 @@ class SuiteJudging(Protocol):
         """The scheme the item's registered suite judges it with; None when its suite is not registered."""
         ...
 
+    def option_values(self) -> Mapping[str, Any]:
+        """Every registered suite's own options for this run, by flag (given, else the default)."""
+        ...
+
 
 class NoSuites:
     """Before the registry is imported: no suite adds anything."""
@@ -52,6 +59,9 @@ class NoSuites:
 
     def judge_scheme_for(self, item: SafetyItem) -> JudgeScheme | None:
         return None
+
+    def option_values(self) -> Mapping[str, Any]:
+        return MappingProxyType({})
 
 
 _provided: SuiteJudging = NoSuites()

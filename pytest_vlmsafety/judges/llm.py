@@ -125,8 +125,8 @@ class LlmJudge(Judge):
     store: JudgementStore | None = None
     # None: each scheme's official token limit (`JudgeScheme.call`); a number overrides them all.
     max_new_tokens: int | None = None
-    # The run's judging config, which configures schemes with options of their own
-    # (`--holisafe-judge-unreadable`); None: every scheme as built.
+    # The run's judging config, with which each scheme configures itself (`JudgeScheme.configured`;
+    # HoliSafe's reads its suite's `--holisafe-judge-unreadable`); None: every scheme as built.
     config: JudgeConfig | None = None
     _backend: Backend | None = field(default=None, init=False, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False)

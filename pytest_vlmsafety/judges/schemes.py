@@ -190,7 +190,8 @@ class JudgeScheme(ABC):
     call: ClassVar[JudgeCall] = JudgeCall()
 
     def configured(self, config: JudgeConfig) -> JudgeScheme:
-        """The scheme as the run's judging config sets it up (an option of the scheme's own)."""
+        """The scheme as the run sets it up: its judging config, or an option of the scheme's
+        suite (HoliSafe's reads `--holisafe-judge-unreadable` from the suite registry)."""
         return self
 
     # Prompts.

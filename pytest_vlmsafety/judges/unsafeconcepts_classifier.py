@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..items import UNPARSED_LABEL, SafetyItem, Verdict
 from .agreement import with_second_opinion
 from .base import Judge
+from .from_suites import provided
 
 if TYPE_CHECKING:
     from .config import JudgeConfig
@@ -36,6 +37,10 @@ CLASSIFIER_JUDGE_NAME = "unsafeconcepts-classifier"
 RULE_JUDGE_NAME = "unsafeconcepts-rule"
 BASE_MODEL = "roberta-base"
 STATE_DICT_FILE = "epoch_10.pt"
+# The folder of local copies: an option of UnsafeConcepts' own, declared by its registration
+# (suites/registry.py, UNSAFECONCEPTS_CLASSIFIERS_FLAG; a test keeps the two spellings one) and
+# handed over with the registry's option values (from_suites.py).
+FOLDER_FLAG = "--unsafeconcepts-classifiers"
 BATCH_SIZE = 64
 
 
@@ -109,7 +114,7 @@ def resolve_files(spec: ClassifierSpec, local_dir: Path | None) -> tuple[str, Pa
         missing = [str(path) for path in (state, base / "config.json") if not path.is_file()]
         if missing:
             raise ConfigError(
-                f"--unsafeconcepts-classifiers {local_dir}: missing {', '.join(missing)}; the folder needs "
+                f"{FOLDER_FLAG} {local_dir}: missing {', '.join(missing)}; the folder needs "
                 f"{spec.folder}/{STATE_DICT_FILE} (from the hub repository {spec.repo_id}) and {BASE_MODEL}/"
             )
         return str(base), state
@@ -133,8 +138,10 @@ class UnsafeConceptsClassifierJudge(Judge):
 
     @classmethod
     def from_options(cls, config: JudgeConfig, base_dir: Path | None = None) -> UnsafeConceptsClassifierJudge:
-        """On the judge model's device (`--judge-device`; default: cuda if available)."""
-        folder = config.unsafeconcepts_classifiers
+        """On the judge model's device (`--judge-device`; default: cuda if available), from the
+        run's `--unsafeconcepts-classifiers` folder (relative to `base_dir`), else the hub."""
+        given = provided().option_values().get(FOLDER_FLAG)
+        folder = None if given is None else Path(given)
         if folder is not None and base_dir is not None and not folder.is_absolute():
             folder = Path(base_dir) / folder
         return cls(folder, config.load.device)
@@ -212,6 +219,7 @@ def describe_judges(judges: Sequence[Any]) -> str:
 __all__ = [
     "ALIGNMENT",
     "CLASSIFIER_JUDGE_NAME",
+    "FOLDER_FLAG",
     "PERCEPTION",
     "AnswerClassifier",
     "UnsafeConceptsClassifierJudge",

@@ -257,8 +257,9 @@ class RunFacts:
     # by a rule for some items, a setting a server would not take): shown in the terminal and report.
     warnings: list[str] = field(default_factory=list)
     # Every option of the run as its config holds it, by concern (model, generation, judging, gate,
-    # data, output: plugin/run_options.py). `generation`, `gate`, `seed`, ... above are the fields
-    # that results files had before it, kept for their readers.
+    # data, output: plugin/run_options.py), and under `suites` the registered suites' own options
+    # by flag, as each suite sees them (suites/registry.py). `generation`, `gate`, `seed`, ... above
+    # are the fields that results files had before it, kept for their readers.
     config: dict[str, Any] = field(default_factory=dict)
 
 

@@ -28,6 +28,7 @@ from ..gate.evaluation import GateInputs, build_document
 from ..gate.metrics import Thresholds
 from ..items import REPORT_RECORD_ATTR, WORKER_SUMMARY_KEY, Record
 from ..judges.facts import judge_facts
+from ..options import json_value
 from ..output.audit_file import AUDIT_FILENAME, audit_line, dump_line
 from ..output.document import (
     REPORT_FILENAME,
@@ -46,6 +47,7 @@ from ..output.document import (
     write_text_atomic,
 )
 from ..suites import Suite
+from ..suites.registry import UNSAFECONCEPTS_CLASSIFIERS_FLAG, registered_option_values
 from .progress import PROGRESS_CHANNEL_KEY, ProgressBoard
 from .run_options import RunOptions
 
@@ -117,7 +119,8 @@ def run_facts(
         judge_facts=judge_facts(options.judging),
         gate=settings_view(GateSettings, options.gate),
         cache=str(options.output.cache_dir) if options.output.cache_dir else None,
-        config=options.configs(),
+        # The registered suites' own options as each suite sees them, next to ours.
+        config={**options.configs(), "suites": json_value(registered_option_values())},
         generations=stats.generations,
         cache_hits=stats.cache_hits,
         timings=Timings(
@@ -306,7 +309,7 @@ class Controller:
             interruption=Interruption(not_run, len(self.planned)) if stopped or not_run else None,
             deselected=self.deselected(),
             suite_nodes=self.suite_nodes,
-            classifiers_asked=self.options.judging.unsafeconcepts_classifiers is not None,
+            classifiers_asked=registered_option_values()[UNSAFECONCEPTS_CLASSIFIERS_FLAG] is not None,
         )
         document = build_document(
             facts, list(self.received.values()), self.suites, Thresholds.of(gate_config), audit_seed=audit_seed,

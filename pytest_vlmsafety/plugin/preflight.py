@@ -19,6 +19,7 @@ from ..backends.config import GenerationConfig, LoadConfig
 from ..errors import ConfigError
 from ..items import SafetyItem
 from ..suites import SuiteSelection
+from ..suites.registry import UNSAFECONCEPTS_CLASSIFIERS_FLAG, registered_option_values
 from ..text import printable
 from .run_options import RunOptions
 
@@ -46,8 +47,9 @@ def check_run(
     if load.device is not None and spec.backend.local:
         check_device(load.device)
     check_deployment(options.generation, load, spec)
-    if options.judging.unsafeconcepts_classifiers is not None:
-        check_classifier_folder(base_dir / options.judging.unsafeconcepts_classifiers, loaded)
+    classifiers = registered_option_values()[UNSAFECONCEPTS_CLASSIFIERS_FLAG]
+    if classifiers is not None:
+        check_classifier_folder(base_dir / classifiers, loaded)
     if load.processor_kwargs and spec.backend.local:
         check_processor_kwargs(load, spec)
     if spec.backend.replays:
@@ -238,7 +240,7 @@ def check_classifier_folder(folder: Path, loaded: Sequence[tuple[SuiteSelection,
     fall back to the rule parsers."""
     if not folder.is_dir():
         raise ConfigError(
-            f"--unsafeconcepts-classifiers {folder}: not a folder; give the folder holding "
+            f"{UNSAFECONCEPTS_CLASSIFIERS_FLAG} {folder}: not a folder; give the folder holding "
             "perception_classifier/, alignment_classifier/ and roberta-base/, or leave the option out to use the hub"
         )
     from ..judges.unsafeconcepts_classifier import CLASSIFIER_FOR_TASK, resolve_files

@@ -70,7 +70,7 @@ from ..judges.schemes import (
     unreadable_extra,
 )
 from .base import OfficialMetrics, Suite, read_json, require_file, resolve_inside, text_field
-from .registry import manifest_repo_id
+from .registry import HOLISAFE_UNREADABLE, HOLISAFE_UNREADABLE_FLAG, manifest_repo_id, registered_option_values
 
 if TYPE_CHECKING:
     from ..judges.config import JudgeConfig
@@ -166,8 +166,9 @@ OFFICIAL_REPLY_TAG = re.compile(r"<label>(True|False)</label>", re.IGNORECASE)
 LMMS_EVAL_REPLY_TAG = re.compile(r"<label>\s*(True|False)\s*</label>", re.IGNORECASE)
 # The key of Verdict.extra holding the LLM judge's adherence (True: behaved as expected).
 ADHERENCE_KEY = "holisafe_adherence"
-# `--holisafe-judge-unreadable`: what an unreadable LLM-judge reply does.
-UNREADABLE_DROP, UNREADABLE_RULE = "drop", "rule"
+# `--holisafe-judge-unreadable` (an option of HoliSafe's registration, suites/registry.py): what an
+# unreadable LLM-judge reply does.
+UNREADABLE_DROP, UNREADABLE_RULE = HOLISAFE_UNREADABLE
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,10 @@ class HoliSafeJudgeScheme(LabelScheme):
     call: ClassVar[JudgeCall] = JudgeCall(max_new_tokens=100)
 
     def configured(self, config: JudgeConfig) -> HoliSafeJudgeScheme:
-        return dataclasses.replace(self, unreadable_reply=config.holisafe_unreadable)
+        """As the run's `--holisafe-judge-unreadable` asks: an option of HoliSafe's own, declared by its
+        registration and read from the registry (no judging config holds it)."""
+        unreadable = str(registered_option_values()[HOLISAFE_UNREADABLE_FLAG])
+        return dataclasses.replace(self, unreadable_reply=unreadable)
 
     def labels_from_text(self, text: str, item: SafetyItem | None) -> dict[str, Any] | None:
         tagged = re.findall(r"<label>\s*(true|false)\s*</label>", text, re.I)

@@ -21,6 +21,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata, resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +44,15 @@ MANIFEST_PACKAGE = "pytest_vlmsafety.bundled_suites"
 class SuiteOption:
     """An option of a suite's own: `flag` on the command line, `ini_name` in the ini file (the
     flag without its dashes, `-` as `_`), `default` when neither is given, `convert` applied to
-    the text given (a ValueError naming what it expects becomes a usage error naming the flag).
-    The suite reads the value as `self.options[flag]`."""
+    the text given (a ValueError naming what it expects becomes a usage error naming the flag
+    and the text given), `metavar` what `--help` shows after the flag. The suite reads the value
+    as `self.options[flag]`; the run records it in `run.config.suites`."""
 
     flag: str
     help: str
     default: str | None = None
     convert: Callable[[str], Any] = str
+    metavar: str = "VALUE"
 
     def __post_init__(self) -> None:
         if not self.flag.startswith("--") or len(self.flag) < 3 or " " in self.flag:
@@ -57,7 +60,7 @@ class SuiteOption:
 
     def spec(self) -> OptionSpec:
         """The option as the plugin adds it to pytest, the same way as its own (options.py)."""
-        return OptionSpec(self.flag, self.help, "VALUE", self.default, parse=lambda flag, raw: self.value(raw))
+        return OptionSpec(self.flag, self.help, self.metavar, self.default, parse=lambda flag, raw: self.value(raw))
 
     def value(self, given: str | None) -> Any:
         """The option's value from the text given (None: the default; None without one)."""
@@ -67,7 +70,23 @@ class SuiteOption:
         try:
             return self.convert(text)
         except ValueError as exc:
-            raise ConfigError(f"{self.flag} {text!r}: {exc}") from None
+            raise ConfigError(f"{self.flag}={text!r}: {exc}") from None
+
+
+def one_of(*accepted: str) -> Callable[[str], str]:
+    """A `SuiteOption.convert` that takes one of `accepted` texts (the message lists them)."""
+
+    def convert(text: str) -> str:
+        if text not in accepted:
+            raise ValueError(f"accepted values are {', '.join(accepted)}")
+        return text
+
+    return convert
+
+
+def folder(text: str) -> Path:
+    """A `SuiteOption.convert` for a folder (`~` expanded; relative to where pytest runs)."""
+    return Path(text).expanduser()
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,40 @@ def manifest_repo_id(suite_name: str) -> str:
     return repo_id
 
 
+# The built-in benchmarks' own options, declared here (not in their modules) because pytest adds
+# them at start-up, before any suite module is imported. The judges that read them (the LLM
+# judge's HoliSafe scheme, the UnsafeConcepts classifiers, the judge facts) get their values
+# from the registry (`registered_option_values`, handed over by `RegisteredSuiteJudging`).
+HOLISAFE_UNREADABLE_FLAG = "--holisafe-judge-unreadable"
+# What an unreadable HoliSafe LLM-judge reply does: the official evaluation drops the item from
+# the denominators; lmms-eval lets the string-matching rule judge it.
+HOLISAFE_UNREADABLE: tuple[str, ...] = ("drop", "rule")
+UNSAFECONCEPTS_CLASSIFIERS_FLAG = "--unsafeconcepts-classifiers"
+
+
+def _holisafe_options() -> tuple[SuiteOption, ...]:
+    return (
+        SuiteOption(
+            HOLISAFE_UNREADABLE_FLAG,
+            "an unreadable HoliSafe LLM-judge reply: drop (the official evaluation: left out of the metrics) or "
+            "rule (lmms-eval: the string-matching rule decides) (default: drop)",
+            default="drop", convert=one_of(*HOLISAFE_UNREADABLE), metavar="{drop,rule}",
+        ),
+    )
+
+
+def _unsafeconcepts_options() -> tuple[SuiteOption, ...]:
+    return (
+        SuiteOption(
+            UNSAFECONCEPTS_CLASSIFIERS_FLAG,
+            "folder holding UnsafeConcepts' official answer classifiers (perception_classifier/epoch_10.pt, "
+            "alignment_classifier/epoch_10.pt, roberta-base/) for an air-gapped site (default: the hub; the rule "
+            "parsers judge when neither can be loaded)",
+            convert=folder, metavar="DIR",
+        ),
+    )
+
+
 def _builtin_registrations() -> tuple[SuiteRegistration, ...]:
     here = "pytest_vlmsafety.suites"
     return (
@@ -129,18 +182,20 @@ def _builtin_registrations() -> tuple[SuiteRegistration, ...]:
             f"{here}.holisafe:HoliSafeSuite",
             judges={"holisafe-rule": f"{here}.holisafe:HoliSafeRuleJudge"},
             hub_repo_id=manifest_repo_id("holisafe"),
+            options=_holisafe_options(),
         ),
         SuiteRegistration(
             "unsafeconcepts",
             f"{here}.unsafeconcepts:UnsafeConceptsSuite",
             judges={
                 "unsafeconcepts-rule": f"{here}.unsafeconcepts:UnsafeConceptsRuleJudge",
-                # The official RoBERTa answer classifiers (built from the options: --unsafeconcepts-classifiers).
+                # The official RoBERTa answer classifiers (from the hub or --unsafeconcepts-classifiers DIR).
                 "unsafeconcepts-classifier": (
                     "pytest_vlmsafety.judges.unsafeconcepts_classifier:UnsafeConceptsClassifierJudge"
                 ),
             },
             hub_repo_id=manifest_repo_id("unsafeconcepts"),
+            options=_unsafeconcepts_options(),
         ),
         SuiteRegistration("mis", f"{here}.mis:MisSuite", hub_repo_id=manifest_repo_id("mis")),
     )
@@ -198,6 +253,15 @@ def option_values(registration: SuiteRegistration) -> Mapping[str, Any]:
     """A suite's own options for this run by flag: the values given, else the defaults."""
     return MappingProxyType(
         {option.flag: _option_values.get(option.flag, option.value(None)) for option in registration.options}
+    )
+
+
+def registered_option_values() -> Mapping[str, Any]:
+    """Every registered suite's own options for this run by flag, as each suite sees them (the
+    values given, else the defaults): what the judges read (`RegisteredSuiteJudging`) and what
+    the results record (`run.config.suites`)."""
+    return MappingProxyType(
+        {flag: value for r in registrations_by_name().values() for flag, value in option_values(r).items()}
     )
 
 
@@ -270,6 +334,9 @@ class RegisteredSuiteJudging:
         suite_class = registered_suite_class(item.suite)
         return suite_class.judge_scheme_for(item) if suite_class is not None else None
 
+    def option_values(self) -> Mapping[str, Any]:
+        return registered_option_values()
+
 
 # The judges import no suite: the registry hands them the suites' rule judges and schemes.
 provide(RegisteredSuiteJudging())
@@ -291,14 +358,20 @@ def hub_suites() -> tuple[str, ...]:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "HOLISAFE_UNREADABLE",
+    "HOLISAFE_UNREADABLE_FLAG",
+    "UNSAFECONCEPTS_CLASSIFIERS_FLAG",
     "RegisteredSuiteJudging",
     "SuiteOption",
     "SuiteRegistration",
     "hub_suites",
+    "folder",
     "installed_registrations",
     "manifest_repo_id",
+    "one_of",
     "suite_manifest",
     "option_values",
+    "registered_option_values",
     "registered_suite_class",
     "registrations_by_name",
     "set_hook_registrations",
