@@ -70,7 +70,7 @@ def test_an_installed_suite_runs_with_its_rule_judge_and_option(pytester: pytest
     assert "--toy-level" in pytester.runpytest_subprocess("--help").stdout.str()
     bad = pytester.runpytest_subprocess("--vlm=replay:responses.jsonl", "--safety-suite=toy", "--toy-level=medium")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
-    bad.stderr.fnmatch_lines(["ERROR: pytest-vlmsafety: --toy-level 'medium': expected easy, hard or all"])
+    bad.stderr.fnmatch_lines(["ERROR: pytest-vlmsafety: --toy-level='medium': expected easy, hard or all"])
 
 
 @pytest.mark.slow
