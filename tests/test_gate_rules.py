@@ -488,6 +488,18 @@ def test_every_reason_of_a_gate_is_decided_in_one_place_most_severe_first() -> N
     assert stopped.run.failures == ["run stopped", "a: rate"]
 
 
+def test_deciding_the_gates_keeps_the_notes_of_the_measured_gates() -> None:
+    """Notes say why a figure cannot be read as usual (a rate over too few items): deciding the
+    status must not drop them from a suite's or the baseline's gate."""
+    measured = {"a": SuiteGate(status="fail", failures=["rate"], notes=["few items"])}
+    decision = decide_gates(
+        measured, GateFindings(failed_items={"a": ["items"]}, new_failures=["new"]),
+        baseline=SuiteGate(status="pass", notes=["paired 3 items"]),
+    )
+    assert decision.suites["a"].notes == ["few items"]
+    assert decision.baseline is not None and decision.baseline.notes == ["paired 3 items"]
+
+
 def test_the_document_gates_each_suite_on_its_own_items() -> None:
     records = (
         [rec("refuse", "pass", suite="good", item_id=f"g{n}") for n in range(4)]
