@@ -107,8 +107,7 @@ def option_specs(config: type[Any], prefix: str = "", model: str = "") -> Iterat
     order."""
     for item in dataclasses.fields(config):
         if _OPTION in item.metadata:
-            spec: OptionSpec = item.metadata[_OPTION]
-            yield item.name, spec.filled(prefix, model) if "{prefix}" in spec.flag else spec
+            yield item.name, _declared_spec(item, prefix, model)
         elif _NESTED in item.metadata:
             inner_prefix, inner_model = item.metadata[_NESTED]
             inner_type = _field_type(config, item.name)
@@ -124,14 +123,18 @@ def parse_config(config: type[C], lookup: Lookup, prefix: str = "", model: str =
     values: dict[str, Any] = {}
     for item in dataclasses.fields(config):  # type: ignore[arg-type]
         if _OPTION in item.metadata:
-            spec: OptionSpec = item.metadata[_OPTION]
-            if "{prefix}" in spec.flag:
-                spec = spec.filled(prefix, model)
+            spec = _declared_spec(item, prefix, model)
             values[item.name] = spec.value_of(lookup(spec))
         elif _NESTED in item.metadata:
             inner_prefix, inner_model = item.metadata[_NESTED]
             values[item.name] = parse_config(_field_type(config, item.name), lookup, inner_prefix, inner_model)
     return config(**values)
+
+
+def _declared_spec(item: dataclasses.Field[Any], prefix: str, model: str) -> OptionSpec:
+    """The option a config field declares, its flag and help filled in for a nested config."""
+    spec: OptionSpec = item.metadata[_OPTION]
+    return spec.filled(prefix, model) if "{prefix}" in spec.flag else spec
 
 
 def _field_type(config: type[Any], name: str) -> type[Any]:

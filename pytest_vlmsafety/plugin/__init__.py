@@ -65,7 +65,8 @@ def _register_suites(config: pytest.Config) -> None:
         for registration in registrations
     )
     lookup = _lookup(config)
-    set_option_values({option.flag: option.spec().value_of(lookup(option.spec())) for option in suite_options()})
+    specs = [option.spec() for option in suite_options()]
+    set_option_values({spec.flag: spec.value_of(lookup(spec)) for spec in specs})
 
 
 def _lookup(config: pytest.Config) -> Any:

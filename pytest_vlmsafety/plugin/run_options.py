@@ -17,7 +17,10 @@ configs as they are (`run.config`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ..backends.config import GenerationConfig, ModelConfig
@@ -61,16 +64,20 @@ class RunOptions:
         return {item.name: config_json(getattr(self, item.name)) for item in dataclasses.fields(self)}
 
 
-def concern_types() -> dict[str, type[Any]]:
+@functools.cache
+def concern_types() -> Mapping[str, type[Any]]:
+    """Each concern's config class, by the `RunOptions` field that holds it."""
     import typing
 
     hints = typing.get_type_hints(RunOptions)
-    return {item.name: hints[item.name] for item in dataclasses.fields(RunOptions)}
+    return MappingProxyType({item.name: hints[item.name] for item in dataclasses.fields(RunOptions)})
 
 
-def run_option_specs() -> list[OptionSpec]:
-    """Every option of the run, in the order of `--help`."""
-    return [spec for config in concern_types().values() for _, spec in option_specs(config)]
+@functools.cache
+def run_option_specs() -> tuple[OptionSpec, ...]:
+    """Every option of the run, in the order of `--help` (built once: pytest asks at start-up for
+    the options, for the empty-value check and for the parse)."""
+    return tuple(spec for config in concern_types().values() for _, spec in option_specs(config))
 
 
 def parse_options(lookup: Lookup) -> RunOptions:
